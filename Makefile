@@ -1,0 +1,106 @@
+# B2B lead and customer scoring warehouse. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+
+# Demo: 18 months of exports ending DEMO_END; history before the demo runs is loaded in bulk, then
+# the DAG runs for three logical dates (the run for logical date D scores day D-1).
+DEMO_END ?= 2026-11-20
+DEMO_FIRST_SCORED_DAY ?= 2026-11-18
+DEMO_RUNS ?= 2026-11-19 2026-11-20 2026-11-21
+SCALE ?= 1
+
+export LEADSCORE_HOME := $(CURDIR)
+export LEADSCORE_WAREHOUSE ?= $(CURDIR)/data/warehouse.duckdb
+export LEADSCORE_LANDING_DIR ?= $(CURDIR)/data/landing
+export AIRFLOW_HOME := $(CURDIR)/airflow_home
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+export AIRFLOW__COSMOS__ENABLE_CACHE := True
+export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
+export SCARF_ANALYTICS := false
+export DO_NOT_TRACK := 1
+export GX_ANALYTICS_ENABLED := False
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export PYTHONWARNINGS := ignore
+
+.PHONY: help install lock data airflow-init dbt-parse demo history runs summary test test-fast lint format bench expectations clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+install: $(BIN)/.installed ## create .venv and install the locked dependencies
+
+lock: ## re-resolve requirements.in into requirements.lock
+	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.11 -o requirements.lock
+
+data: install ## generate the demo exports under data/landing (SCALE=1: 10k contacts, ~500k events)
+	$(BIN)/leadscore generate --scale $(SCALE) --end-date $(DEMO_END)
+
+$(AIRFLOW_HOME)/airflow.db: $(BIN)/.installed
+	mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/migrate.log; exit 1)
+	$(BIN)/airflow pools set duckdb_writer 1 "One writer at a time on the DuckDB warehouse" > /dev/null
+
+airflow-init: $(AIRFLOW_HOME)/airflow.db ## create the local Airflow metadata DB and the writer pool
+
+dbt-parse: install ## parse the dbt project (manifest for Cosmos)
+	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
+
+history: install ## load all exports before the demo runs into the warehouse (initial load)
+	rm -f $(LEADSCORE_WAREHOUSE) $(LEADSCORE_WAREHOUSE).wal
+	$(BIN)/leadscore extract --end $(DEMO_FIRST_SCORED_DAY)
+
+runs: airflow-init dbt-parse ## run the daily DAG for DEMO_RUNS with `airflow dags test`
+	for d in $(DEMO_RUNS); do \
+	  echo "== airflow dags test scoring_daily $$d"; \
+	  start=$$(date +%s); \
+	  $(BIN)/airflow dags test scoring_daily $$d > $(AIRFLOW_HOME)/dags_test_$$d.log 2>&1 \
+	    || { tail -40 $(AIRFLOW_HOME)/dags_test_$$d.log; echo "run $$d failed: log $(AIRFLOW_HOME)/dags_test_$$d.log"; exit 1; }; \
+	  grep -E "DagRun Finished|state=" $(AIRFLOW_HOME)/dags_test_$$d.log | tail -1 || true; \
+	  echo "   took $$(( $$(date +%s) - start )) s (log $(AIRFLOW_HOME)/dags_test_$$d.log)"; \
+	done
+
+summary: install ## print the scores summary
+	$(BIN)/leadscore summary
+
+demo: install data history runs summary ## set everything up, generate data, run the DAG for 3 days, print a summary
+
+test: install lint ## lint, then run the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: install ## run the fast tests only (no dbt, no Airflow runs)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install ## ruff (Python) and sqlfluff (dbt SQL)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd dbt_project && ../$(BIN)/sqlfluff lint models macros tests
+
+format: install ## fix what ruff and sqlfluff can fix
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	cd dbt_project && ../$(BIN)/sqlfluff fix models
+
+expectations: install ## rewrite the Great Expectations suites from plugins/leadscore/quality_suites.py
+	$(BIN)/leadscore expectations
+
+bench: install ## time generate, initial load, dbt and one DAG run (SCALE=…)
+	$(BIN)/python -m leadscore.bench --scale $(SCALE)
+
+clean: ## remove generated data, Airflow home and dbt artifacts (keeps .venv)
+	rm -rf data airflow_home dbt_project/target dbt_project/logs expectations/gx/uncommitted

@@ -1,0 +1,72 @@
+"""
+### scoring_daily: land the day's CRM, email and web data, check it, score it, check the scores
+
+Each run covers one day: the data interval `[data_interval_start, data_interval_end)`. The run
+with logical date D scores day D-1 (`score_date`).
+
+1. **extract_<source>**: load the interval's export files into `raw.<source>__<entity>`
+   (a rerun replaces the interval; nothing is duplicated).
+2. **raw_gate**: Great Expectations suites on the interval's raw rows; a failure names the
+   table, column, count and file/row, and stops the run.
+3. **dbt**: `dbt build` (models and their tests) seeds → staging → intermediate → marts; a failing
+   test stops everything downstream. `LEADSCORE_DBT_TASKS=model` renders one task per dbt node.
+4. **score_gate**: ranges, one row per entity, stages and tiers consistent with thresholds.
+
+Every task that writes the DuckDB warehouse runs in the one-slot `duckdb_writer` pool and
+`max_active_runs=1`: DuckDB allows one writer per file. Business logic lives in
+`plugins/leadscore`; this file only wires it together.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, dag, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from leadscore import orchestration as orch
+from leadscore.sources import SOURCES
+
+
+@dag(
+    dag_id="scoring_daily",
+    schedule=CronTriggerTimetable("@daily", timezone="UTC", interval=timedelta(days=1)),
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+    },
+    tags=["scoring", "dbt", "duckdb", "great_expectations"],
+    doc_md=__doc__,
+)
+def scoring_daily():
+    extracts = [
+        task(
+            task_id=f"extract_{source}",
+            pool=orch.WRITER_POOL,
+            doc_md=f"Load the interval's `{source}` exports into `raw.{source}__*`.",
+        )(orch.run_extract)(source=source)
+        for source in SOURCES
+    ]
+
+    raw_gate = task(task_id="raw_gate")(orch.run_raw_gate)()
+
+    if orch.dbt_task_granularity() == "model":
+        dbt_first = dbt_last = orch.dbt_model_task_group()
+    else:
+        dbt_tasks = orch.dbt_layer_tasks()
+        dbt_first, dbt_last = dbt_tasks[0], dbt_tasks[-1]
+
+    score_gate = task(
+        task_id="score_gate",
+        outlets=[Asset(f"duckdb://warehouse/marts/{table}") for table in orch.SCORE_TABLES],
+    )(orch.run_score_gate)()
+
+    extracts >> raw_gate >> dbt_first
+    dbt_last >> score_gate
+
+
+scoring_daily()

@@ -1,0 +1,64 @@
+{#- The day scores are computed for, as a SQL date literal. -#}
+{% macro score_date() -%}
+    {%- set value = var('score_date') -%}
+    {%- if value -%}cast('{{ value }}' as date){%- else -%}current_date{%- endif -%}
+{%- endmacro %}
+
+{#- Limit a numeric expression to [low, high]. -#}
+{% macro clamp(expression, low=0, high=100) -%}
+    least(greatest({{ expression }}, {{ low }}), {{ high }})
+{%- endmacro %}
+
+{#- Half-life decay factor for an age in days: 1 today, 0.5 after one half-life. -#}
+{% macro half_life_decay(age_days, half_life_days) -%}
+    power(0.5, cast({{ age_days }} as {{ dbt.type_float() }}) / {{ half_life_days }})
+{%- endmacro %}
+
+{#- Join condition for a banded seed (lower_bound inclusive, upper_bound exclusive, null = open). -#}
+{% macro in_band(value, band_alias) -%}
+    ({{ band_alias }}.lower_bound is null or {{ value }} >= {{ band_alias }}.lower_bound)
+    and ({{ band_alias }}.upper_bound is null or {{ value }} < {{ band_alias }}.upper_bound)
+{%- endmacro %}
+
+{#- Case-insensitive regular-expression match, dispatched per engine. -#}
+{% macro regexp_matches(value, pattern) -%}
+    {{ return(adapter.dispatch('regexp_matches', 'leadscore')(value, pattern)) }}
+{%- endmacro %}
+
+{% macro default__regexp_matches(value, pattern) -%}
+    regexp_like(lower({{ value }}), {{ pattern }})
+{%- endmacro %}
+
+{% macro duckdb__regexp_matches(value, pattern) -%}
+    regexp_matches(lower({{ value }}), {{ pattern }})
+{%- endmacro %}
+
+{% macro postgres__regexp_matches(value, pattern) -%}
+    (lower({{ value }}) ~ {{ pattern }})
+{%- endmacro %}
+
+{#- Parse an ISO 8601 UTC timestamp text ("2026-11-18T14:03:22Z") into a timestamp. -#}
+{% macro parse_utc_timestamp(column) -%}
+    {{ return(adapter.dispatch('parse_utc_timestamp', 'leadscore')(column)) }}
+{%- endmacro %}
+
+{% macro default__parse_utc_timestamp(column) -%}
+    cast(replace(replace({{ column }}, 'T', ' '), 'Z', '') as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{#- A double-precision float on every engine (dbt.type_float() is single precision on DuckDB). -#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'leadscore')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}{{ dbt.type_float() }}{%- endmacro %}
+
+{% macro duckdb__type_double() -%}double{%- endmacro %}
+
+{#- Keep the newest version of each key: rank 1 = newest by the given order. -#}
+{% macro newest_first(partition_by, order_by='updated_at desc') -%}
+    row_number() over (
+        partition by {{ partition_by }}
+        order by {{ order_by }}, _loaded_at desc, _source_file desc, _row_number desc
+    )
+{%- endmacro %}

@@ -1,0 +1,79 @@
+-- One row per contact that exists on the score date, with seniority, department and email domain
+-- type derived by the rule seeds.
+with contacts as (
+    select * from {{ ref('stg_crm__contacts') }}
+    where cast(created_at as date) <= {{ score_date() }}
+),
+
+seniority_rules as (
+    select * from {{ ref('title_seniority_rules') }}
+),
+
+department_rules as (
+    select * from {{ ref('department_rules') }}
+),
+
+free_mail_domains as (
+    select * from {{ ref('free_mail_domains') }}
+),
+
+competitor_domains as (
+    select * from {{ ref('competitor_domains') }}
+),
+
+seniority_candidates as (
+    select
+        contacts.contact_id,
+        seniority_rules.seniority,
+        row_number() over (
+            partition by contacts.contact_id order by seniority_rules.priority
+        ) as match_rank
+    from contacts
+    inner join seniority_rules
+        on {{ regexp_matches('contacts.job_title', 'seniority_rules.pattern') }}
+),
+
+department_candidates as (
+    select
+        contacts.contact_id,
+        department_rules.department,
+        row_number() over (
+            partition by contacts.contact_id order by department_rules.priority
+        ) as match_rank
+    from contacts
+    inner join department_rules
+        on {{ regexp_matches('coalesce(contacts.department, contacts.job_title)', 'department_rules.pattern') }}
+),
+
+final as (
+    select
+        contacts.contact_id,
+        contacts.account_id,
+        contacts.email,
+        contacts.email_domain,
+        contacts.job_title,
+        coalesce(seniority_candidates.seniority, 'unknown') as seniority,
+        coalesce(department_candidates.department, 'unknown') as department,
+        case
+            when competitor_domains.domain is not null then 'competitor'
+            when free_mail_domains.domain is not null then 'free_mail'
+            else 'business'
+        end as email_domain_type,
+        contacts.lead_source,
+        contacts.created_at
+    from contacts
+    left join seniority_candidates
+        on
+            contacts.contact_id = seniority_candidates.contact_id
+            and seniority_candidates.match_rank = 1
+    left join department_candidates
+        on
+            contacts.contact_id = department_candidates.contact_id
+            and department_candidates.match_rank = 1
+    left join free_mail_domains
+        on contacts.email_domain = free_mail_domains.domain
+    left join competitor_domains
+        on contacts.email_domain = competitor_domains.domain
+)
+
+select * from final

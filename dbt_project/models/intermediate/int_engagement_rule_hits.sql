@@ -1,0 +1,119 @@
+-- Every engagement rule that fires for a contact on the score date, with its arithmetic:
+-- points x funnel-stage weight x decay, summed per action, then capped at max_points.
+-- Plus the ignored_mailings rule: var('ignored_mailings_threshold') deliveries in a row without an
+-- open or click.
+with daily as (
+    select * from {{ ref('int_engagement_daily') }}
+    where
+        activity_date <= {{ score_date() }}
+        and activity_date > {{ dbt.dateadd('day', -1 * var('engagement_lookback_days'), score_date()) }}
+),
+
+rules as (
+    select
+        engagement_points.action,
+        engagement_points.points,
+        engagement_points.max_points,
+        engagement_points.decay,
+        coalesce(
+            engagement_points.half_life_days, {{ var('engagement_half_life_days') }}
+        ) as half_life_days,
+        funnel_stage_weights.weight as stage_weight
+    from {{ ref('engagement_points') }} as engagement_points
+    inner join {{ ref('funnel_stage_weights') }} as funnel_stage_weights
+        on engagement_points.funnel_stage = funnel_stage_weights.funnel_stage
+),
+
+weighted as (
+    select
+        daily.contact_id,
+        daily.action,
+        daily.activity_date,
+        daily.event_count,
+        rules.points * rules.stage_weight * daily.event_count as weighted_points,
+        case
+            when rules.decay = 'half_life'
+                then {{ half_life_decay(
+                    dbt.datediff('daily.activity_date', score_date(), 'day'), 'rules.half_life_days'
+                ) }}
+            else 1
+        end as decay_factor
+    from daily
+    inner join rules
+        on daily.action = rules.action
+),
+
+per_action as (
+    select
+        contact_id,
+        action,
+        sum(event_count) as event_count,
+        sum(weighted_points) as weighted_points,
+        sum(weighted_points * decay_factor) as decayed_points,
+        max(activity_date) as last_activity_date
+    from weighted
+    group by contact_id, action
+),
+
+last_engaged as (
+    select
+        contact_id,
+        max(activity_date) as last_engaged_date
+    from daily
+    where action in ('open', 'click')
+    group by contact_id
+),
+
+ignored as (
+    select
+        daily.contact_id,
+        sum(daily.event_count) as ignored_mailings,
+        max(daily.activity_date) as last_activity_date
+    from daily
+    left join last_engaged
+        on daily.contact_id = last_engaged.contact_id
+    where
+        daily.action = 'delivered'
+        and (last_engaged.last_engaged_date is null or daily.activity_date > last_engaged.last_engaged_date)
+    group by daily.contact_id
+),
+
+ignored_hits as (
+    select
+        ignored.contact_id,
+        'ignored_mailings' as action,
+        ignored.ignored_mailings as event_count,
+        rules.points * rules.stage_weight as weighted_points,
+        rules.points * rules.stage_weight as decayed_points,
+        ignored.last_activity_date
+    from ignored
+    inner join rules
+        on rules.action = 'ignored_mailings'
+    where ignored.ignored_mailings >= {{ var('ignored_mailings_threshold') }}
+),
+
+all_hits as (
+    select * from per_action
+    union all
+    select * from ignored_hits
+),
+
+final as (
+    select
+        all_hits.contact_id,
+        all_hits.action,
+        all_hits.event_count,
+        all_hits.weighted_points,
+        all_hits.decayed_points,
+        case
+            when all_hits.decayed_points >= 0 then least(all_hits.decayed_points, rules.max_points)
+            else greatest(all_hits.decayed_points, -1 * rules.max_points)
+        end as points,
+        all_hits.last_activity_date
+    from all_hits
+    inner join rules
+        on all_hits.action = rules.action
+    where all_hits.weighted_points != 0
+)
+
+select * from final

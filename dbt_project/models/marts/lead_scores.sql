@@ -1,0 +1,69 @@
+-- Lead score per contact: fit and engagement combined by weights, a letter grade from fit and a
+-- lifecycle stage from the lead score thresholds (contacts of customer accounts are "customer").
+with contacts as (
+    select * from {{ ref('int_contacts_enriched') }}
+),
+
+accounts as (
+    select * from {{ ref('int_accounts_enriched') }}
+),
+
+fit as (
+    select * from {{ ref('fit_scores') }}
+    where entity_type = 'contact'
+),
+
+engagement as (
+    select * from {{ ref('engagement_scores') }}
+),
+
+grades as (
+    select
+        grade,
+        min_fit_score as lower_bound,
+        lead(min_fit_score) over (order by min_fit_score) as upper_bound
+    from {{ ref('lead_grades') }}
+),
+
+scored as (
+    select
+        contacts.contact_id,
+        contacts.account_id,
+        coalesce(fit.fit_score, 0) as fit_score,
+        coalesce(engagement.engagement_score, 0) as engagement_score,
+        round(
+            {{ var('lead_fit_weight') }} * coalesce(fit.fit_score, 0)
+            + {{ var('lead_engagement_weight') }} * coalesce(engagement.engagement_score, 0),
+            1
+        ) as lead_score,
+        coalesce(accounts.is_customer, false) as is_customer
+    from contacts
+    left join fit
+        on contacts.contact_id = fit.entity_id
+    left join engagement
+        on contacts.contact_id = engagement.contact_id
+    left join accounts
+        on contacts.account_id = accounts.account_id
+),
+
+final as (
+    select
+        scored.contact_id,
+        scored.account_id,
+        {{ score_date() }} as score_date,
+        cast(scored.fit_score as {{ type_double() }}) as fit_score,
+        cast(scored.engagement_score as {{ type_double() }}) as engagement_score,
+        cast(scored.lead_score as {{ type_double() }}) as lead_score,
+        grades.grade,
+        case
+            when scored.is_customer then 'customer'
+            when scored.lead_score >= {{ var('sql_threshold') }} then 'SQL'
+            when scored.lead_score >= {{ var('mql_threshold') }} then 'MQL'
+            else 'lead'
+        end as lifecycle_stage
+    from scored
+    left join grades
+        on {{ in_band('scored.fit_score', 'grades') }}
+)
+
+select * from final

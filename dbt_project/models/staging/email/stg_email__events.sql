@@ -1,0 +1,61 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='event_id',
+        on_schema_change='fail',
+    )
+}}
+
+with source as (
+    select * from {{ source('email', 'email__events') }}
+    {% if is_incremental() %}
+        -- only what landed since the last build: cost follows the day's delta
+        where _loaded_at > (select max(this_model._loaded_at) from {{ this }} as this_model)
+    {% endif %}
+),
+
+renamed as (
+    select
+        -- ids
+        event_id,
+        campaign_id,
+
+        -- attributes
+        lower(trim(event_type)) as event_type,
+        lower(trim(email)) as email,
+        url,
+
+        -- timestamps
+        {{ parse_utc_timestamp('occurred_at') }} as occurred_at,
+
+        -- load metadata
+        _source_file,
+        _row_number,
+        _loaded_at
+    from source
+),
+
+ranked as (
+    select
+        *,
+        {{ newest_first('event_id', 'occurred_at desc') }} as version_rank
+    from renamed
+),
+
+final as (
+    select
+        event_id,
+        campaign_id,
+        event_type,
+        email,
+        url,
+        occurred_at,
+        cast(occurred_at as date) as event_date,
+        _source_file,
+        _loaded_at
+    from ranked
+    where version_rank = 1
+)
+
+select * from final

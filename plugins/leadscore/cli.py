@@ -1,0 +1,137 @@
+"""Command line: ``leadscore <command>``. Run ``leadscore --help`` for the list."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+from leadscore import config
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from err
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from leadscore.generate import generate
+
+    summary = generate(
+        args.out, seed=args.seed, scale=args.scale, end_date=args.end_date, days=args.days
+    )
+    print(
+        f"wrote {summary.files:,} files for {summary.start_date}..{summary.end_date} "
+        f"under {summary.out_dir}"
+    )
+    for entity, rows in summary.rows.items():
+        print(f"  {entity:<22} {rows:>12,} rows")
+    return 0
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from leadscore.extract import extract_source
+    from leadscore.sources import SOURCES
+
+    start = args.start or _first_landing_day()
+    print(f"loading {start}..{args.end - timedelta(days=1)} into {config.warehouse_path()}")
+    for source in args.source or SOURCES:
+        for load in extract_source(source, start, args.end):
+            print(f"  {load.entity:<22} {load.rows:>12,} rows from {load.files:,} files")
+    return 0
+
+
+def _first_landing_day() -> date:
+    days = sorted(p.stem for p in config.landing_dir().glob("*/*/*.*") if p.stem[:2] == "20")
+    if not days:
+        raise ValueError(f"no export files under {config.landing_dir()}; run `leadscore generate`")
+    return date.fromisoformat(days[0])
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from leadscore import quality
+
+    if args.gate == "raw":
+        start = args.start
+        end = args.end or start + timedelta(days=1)
+        days = [start + timedelta(days=i) for i in range((end - start).days)]
+        report = quality.raw_gate(days)
+    else:
+        report = quality.score_gate(args.date)
+    print(f"{report.gate} gate passed: " + ", ".join(f"{t} {n:,}" for t, n in report.tables.items()))
+    return 0
+
+
+def _cmd_expectations(args: argparse.Namespace) -> int:
+    from leadscore.quality import write_expectations
+
+    names = write_expectations()
+    print(f"wrote {len(names)} suites with checkpoints to {config.expectations_dir() / 'gx'}")
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from leadscore.summary import render_summary
+
+    print(render_summary(top=args.top))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leadscore", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("generate", help="write deterministic demo exports under data/landing")
+    p.add_argument("--out", type=Path, default=None, help="landing root (default data/landing)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--scale", type=float, default=1.0, help="1 = 10k contacts, ~500k events")
+    p.add_argument("--end-date", type=_date, default=date(2026, 11, 20))
+    p.add_argument("--days", type=int, default=548)
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser(
+        "extract", help="land the days in [start, end) into raw.* (initial load or backfill)"
+    )
+    p.add_argument(
+        "--start", type=_date, default=None, help="first day (default: the earliest export)"
+    )
+    p.add_argument("--end", type=_date, required=True, help="end day (exclusive)")
+    p.add_argument("--source", action="append", help="crm, email or web (default: all)")
+    p.set_defaults(func=_cmd_extract)
+
+    p = sub.add_parser("gate", help="run a quality gate by hand")
+    gates = p.add_subparsers(dest="gate", required=True)
+    g = gates.add_parser("raw", help="raw gate on the days in [start, end)")
+    g.add_argument("--start", type=_date, required=True)
+    g.add_argument("--end", type=_date, default=None, help="default: start + 1 day")
+    g = gates.add_parser("score", help="score gate on the marts")
+    g.add_argument("--date", type=_date, required=True, help="the score date the marts are for")
+    p.set_defaults(func=_cmd_gate)
+
+    p = sub.add_parser("expectations", help="rewrite the GX suites and checkpoints from code")
+    p.set_defaults(func=_cmd_expectations)
+
+    p = sub.add_parser("summary", help="print scored contacts, stages, tiers and top entities")
+    p.add_argument("--top", type=int, default=10)
+    p.set_defaults(func=_cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "out", "unset") is None:
+        args.out = config.landing_dir()
+    try:
+        return args.func(args)
+    except (RuntimeError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

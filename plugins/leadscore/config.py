@@ -1,0 +1,36 @@
+"""Where things live. Every path can be overridden by an environment variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(os.environ.get("LEADSCORE_HOME", Path(__file__).resolve().parents[2]))
+
+
+def _path(env: str, default: Path) -> Path:
+    value = os.environ.get(env)
+    return Path(value).resolve() if value else default
+
+
+def data_dir() -> Path:
+    return _path("LEADSCORE_DATA_DIR", PROJECT_ROOT / "data")
+
+
+def landing_dir() -> Path:
+    """Root of the source exports: ``<landing>/<source>/<entity>/<YYYY-MM-DD>.<ext>``."""
+    return _path("LEADSCORE_LANDING_DIR", data_dir() / "landing")
+
+
+def warehouse_path() -> Path:
+    """The working DuckDB file that extract and dbt write (one writer at a time)."""
+    return _path("LEADSCORE_WAREHOUSE", data_dir() / "warehouse.duckdb")
+
+
+def dbt_project_dir() -> Path:
+    return _path("LEADSCORE_DBT_PROJECT_DIR", PROJECT_ROOT / "dbt_project")
+
+
+def expectations_dir() -> Path:
+    """Great Expectations file context root (holds ``gx/``)."""
+    return _path("LEADSCORE_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations")

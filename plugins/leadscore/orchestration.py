@@ -1,0 +1,169 @@
+"""What the ``scoring_daily`` DAG is made of: task callables and the dbt task group (Cosmos).
+
+The DAG file only wires these together. Data errors (a bad delivery, a failed gate) fail the task
+at once with ``AirflowFailException``: retrying cannot fix the data. Anything else (a lock held,
+a crash) is retried by the DAG's retry policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from leadscore import config
+
+log = logging.getLogger(__name__)
+
+#: Airflow pool with one slot: every task that writes the DuckDB warehouse runs in it.
+WRITER_POOL = "duckdb_writer"
+#: dbt layers, in build order, when dbt runs as one task per layer.
+DBT_LAYERS = ("seeds", "staging", "intermediate", "marts")
+#: Published score tables, as Airflow assets other DAGs can be scheduled on.
+SCORE_TABLES = ("fit_scores", "engagement_scores", "financial_scores", "lead_scores",
+                "account_scores")
+#: Jinja for the day the run scores: the last day of its data interval.
+SCORE_DATE_TEMPLATE = "{{ macros.ds_add(data_interval_end | ds, -1) }}"
+
+
+def interval_score_date(data_interval_end: datetime) -> date:
+    """The score date of a run: the last day its data interval covers."""
+    return (data_interval_end - timedelta(microseconds=1)).date()
+
+
+def run_extract(
+    source: str,
+    data_interval_start: datetime | None = None,
+    data_interval_end: datetime | None = None,
+) -> dict:
+    """Task: land ``source``'s files for the run's interval (context injects the interval)."""
+    from airflow.exceptions import AirflowFailException
+
+    from leadscore.extract import ExtractError, extract_source
+
+    try:
+        loads = extract_source(source, data_interval_start, data_interval_end)
+    except ExtractError as err:
+        raise AirflowFailException(str(err)) from err
+    return {load.entity: load.rows for load in loads}
+
+
+def run_raw_gate(
+    data_interval_start: datetime | None = None, data_interval_end: datetime | None = None
+) -> dict:
+    """Task: validate the interval's raw rows of every entity."""
+    from airflow.exceptions import AirflowFailException
+
+    from leadscore.extract import interval_days
+    from leadscore.quality import GateFailed, raw_gate
+
+    try:
+        report = raw_gate(interval_days(data_interval_start, data_interval_end))
+    except GateFailed as err:
+        raise AirflowFailException(str(err)) from err
+    return report.tables
+
+
+def run_score_gate(data_interval_end: datetime | None = None) -> dict:
+    """Task: validate the marts for the run's score date."""
+    from airflow.exceptions import AirflowFailException
+
+    from leadscore.quality import GateFailed, score_gate
+
+    try:
+        report = score_gate(interval_score_date(data_interval_end))
+    except GateFailed as err:
+        raise AirflowFailException(str(err)) from err
+    return report.tables
+
+
+# --- dbt through astronomer-cosmos -------------------------------------------------------------
+
+
+def dbt_task_granularity() -> str:
+    """``layer`` (default: one ``dbt build`` per layer) or ``model`` (one task per dbt node)."""
+    value = os.environ.get("LEADSCORE_DBT_TASKS", "layer")
+    if value not in ("layer", "model"):
+        raise ValueError(f"LEADSCORE_DBT_TASKS must be 'layer' or 'model', not {value!r}")
+    return value
+
+
+def _dbt_executable() -> str:
+    beside_python = Path(sys.executable).with_name("dbt")
+    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+
+
+def cosmos_configs() -> dict[str, Any]:
+    """Project, profile and execution config, built once and shared by every dbt task."""
+    from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig
+
+    project_dir = config.dbt_project_dir()
+    manifest = project_dir / "target" / "manifest.json"
+    return {
+        "project_config": ProjectConfig(
+            dbt_project_path=project_dir,
+            manifest_path=manifest if manifest.exists() else None,
+            env_vars={"LEADSCORE_WAREHOUSE": str(config.warehouse_path())},
+        ),
+        "profile_config": ProfileConfig(
+            profile_name="leadscore",
+            target_name="duckdb",
+            profiles_yml_filepath=project_dir / "profiles.yml",
+        ),
+        "execution_config": ExecutionConfig(dbt_executable_path=_dbt_executable()),
+    }
+
+
+def dbt_operator_args() -> dict[str, Any]:
+    return {
+        "install_deps": False,
+        "vars": {"score_date": SCORE_DATE_TEMPLATE},
+        "pool": WRITER_POOL,
+    }
+
+
+def dbt_model_task_group(group_id: str = "dbt") -> Any:
+    """One Airflow task per dbt node (model built and tested together)."""
+    from cosmos import DbtTaskGroup, RenderConfig
+    from cosmos.constants import LoadMode, TestBehavior
+
+    configs = cosmos_configs()
+    return DbtTaskGroup(
+        group_id=group_id,
+        render_config=RenderConfig(
+            test_behavior=TestBehavior.BUILD,
+            load_method=LoadMode.AUTOMATIC,
+        ),
+        operator_args=dbt_operator_args(),
+        **configs,
+    )
+
+
+def dbt_layer_tasks() -> list[Any]:
+    """One ``dbt build`` task per layer (seeds, staging, intermediate, marts), chained."""
+    from cosmos.operators.local import DbtBuildLocalOperator
+
+    configs = cosmos_configs()
+    project_dir = configs["project_config"].dbt_project_path
+    tasks = []
+    for layer in DBT_LAYERS:
+        select = ["resource_type:seed"] if layer == "seeds" else [f"path:models/{layer}"]
+        tasks.append(
+            DbtBuildLocalOperator(
+                task_id=f"dbt_{layer}",
+                project_dir=str(project_dir),
+                profile_config=configs["profile_config"],
+                dbt_executable_path=configs["execution_config"].dbt_executable_path,
+                select=select,
+                doc_md=f"`dbt build --select {' '.join(select)}`: models and their tests.",
+                env={"LEADSCORE_WAREHOUSE": str(config.warehouse_path())},
+                **dbt_operator_args(),
+            )
+        )
+    for upstream, downstream in zip(tasks, tasks[1:], strict=False):
+        upstream >> downstream
+    return tasks

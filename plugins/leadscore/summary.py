@@ -1,0 +1,81 @@
+"""A short, human summary of the published scores (what ``make demo`` prints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from leadscore import config
+
+
+def render_summary(warehouse: Path | None = None, *, top: int = 10) -> str:
+    warehouse = warehouse or config.warehouse_path()
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        score_date, contacts, mql, sql_, customers = con.execute(
+            """
+            select
+                max(score_date),
+                count(*),
+                count(*) filter (where lifecycle_stage = 'MQL'),
+                count(*) filter (where lifecycle_stage = 'SQL'),
+                count(*) filter (where lifecycle_stage = 'customer')
+            from marts.lead_scores
+            """
+        ).fetchone()
+        tiers = con.execute(
+            """
+            select tier, count(*), count(*) filter (where is_customer)
+            from marts.account_scores group by tier
+            order by min(account_score) desc
+            """
+        ).fetchall()
+        accounts = con.execute(
+            f"""
+            select a.account_id, c.company_name, a.tier, a.account_score, a.fit_score,
+                a.engagement_score, a.financial_score
+            from marts.account_scores a
+            left join staging.stg_crm__companies c on c.company_id = a.account_id
+            order by a.account_score desc, a.account_id limit {int(top)}
+            """
+        ).fetchall()
+        leads = con.execute(
+            f"""
+            select l.contact_id, c.first_name || ' ' || c.last_name, c.job_title, l.grade,
+                l.lifecycle_stage, l.lead_score, l.fit_score, l.engagement_score
+            from marts.lead_scores l
+            left join staging.stg_crm__contacts c on c.contact_id = l.contact_id
+            where l.lifecycle_stage != 'customer'
+            order by l.lead_score desc, l.contact_id limit {int(top)}
+            """
+        ).fetchall()
+
+    lines = [
+        f"Scores for {score_date} (warehouse {warehouse})",
+        f"  contacts scored: {contacts:,}   MQL: {mql:,}   SQL: {sql_:,}   "
+        f"customer contacts: {customers:,}",
+        "  accounts per tier: "
+        + ", ".join(f"{tier} {n:,} ({c:,} customers)" for tier, n, c in tiers),
+        "",
+        f"Top {top} accounts (score = fit / engagement / financial):",
+    ]
+    for account_id, name, tier, score, fit, eng, fin in accounts:
+        financial = "-" if fin is None else f"{fin:.0f}"
+        lines.append(
+            f"  {account_id:<9} {(name or '')[:32]:<32} {tier:<9} {score:5.1f} "
+            f"({fit:.0f} / {eng:.0f} / {financial})"
+        )
+    lines += ["", f"Top {top} open leads (score = fit / engagement):"]
+    for contact_id, name, title, grade, stage, score, fit, eng in leads:
+        lines.append(
+            f"  {contact_id:<9} {(name or '')[:24]:<24} {(title or '-')[:28]:<28} {grade} "
+            f"{stage:<4} {score:5.1f} ({fit:.0f} / {eng:.0f})"
+        )
+    lines += [
+        "",
+        "Tables: schema marts in "
+        f"{warehouse} (fit_scores, engagement_scores, financial_scores, lead_scores, "
+        "account_scores).",
+        f"  duckdb -readonly {warehouse} \"select * from marts.lead_scores limit 5\"",
+    ]
+    return "\n".join(lines)
