@@ -19,7 +19,7 @@ tickets as (
     where
         cast(created_at as date) <= {{ score_date() }}
         and cast(created_at as date)
-        > {{ dbt.dateadd('day', -1 * var('financial_lookback_days'), score_date()) }}
+        > {{ dbt.dateadd('day', '-' ~ var('financial_lookback_days'), score_date()) }}
 ),
 
 contract_value as (
@@ -74,7 +74,7 @@ payments as (
     from invoices
     where
         due_date <= {{ score_date() }}
-        and due_date > {{ dbt.dateadd('day', -1 * var('financial_lookback_days'), score_date()) }}
+        and due_date > {{ dbt.dateadd('day', '-' ~ var('financial_lookback_days'), score_date()) }}
     group by account_id
 ),
 

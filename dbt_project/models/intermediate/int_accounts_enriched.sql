@@ -59,11 +59,23 @@ accounts as (
 ),
 
 attribute_values as (
-    select account_id, 'industry' as attribute, industry as attribute_value from accounts
+    select
+        account_id,
+        'industry' as attribute,
+        industry as attribute_value
+    from accounts
     union all
-    select account_id, 'size_band' as attribute, size_band as attribute_value from accounts
+    select
+        account_id,
+        'size_band' as attribute,
+        size_band as attribute_value
+    from accounts
     union all
-    select account_id, 'region' as attribute, region as attribute_value from accounts
+    select
+        account_id,
+        'region' as attribute,
+        region as attribute_value
+    from accounts
 ),
 
 icp_matches as (

@@ -6,7 +6,7 @@ with daily as (
     select * from {{ ref('int_engagement_daily') }}
     where
         activity_date <= {{ score_date() }}
-        and activity_date > {{ dbt.dateadd('day', -1 * var('engagement_lookback_days'), score_date()) }}
+        and activity_date > {{ dbt.dateadd('day', '-' ~ var('engagement_lookback_days'), score_date()) }}
 ),
 
 rules as (

@@ -9,19 +9,34 @@ financial_points as (
 ),
 
 measures as (
-    select account_id, 'annual_contract_value' as measure, annual_contract_value as measure_value
+    select
+        account_id,
+        'annual_contract_value' as measure,
+        annual_contract_value as measure_value
     from financials
     union all
-    select account_id, 'lifetime_value' as measure, lifetime_value as measure_value
+    select
+        account_id,
+        'lifetime_value' as measure,
+        lifetime_value as measure_value
     from financials
     union all
-    select account_id, 'expansion_rate' as measure, coalesce(expansion_rate, 0) as measure_value
+    select
+        account_id,
+        'expansion_rate' as measure,
+        coalesce(expansion_rate, 0) as measure_value
     from financials
     union all
-    select account_id, 'avg_days_late' as measure, avg_days_late as measure_value
+    select
+        account_id,
+        'avg_days_late' as measure,
+        avg_days_late as measure_value
     from financials
     union all
-    select account_id, 'tickets_per_10k_acv' as measure, tickets_per_10k_acv as measure_value
+    select
+        account_id,
+        'tickets_per_10k_acv' as measure,
+        tickets_per_10k_acv as measure_value
     from financials
     where tickets_per_10k_acv is not null
 ),

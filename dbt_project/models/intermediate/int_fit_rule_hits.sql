@@ -14,15 +14,36 @@ fit_points as (
 ),
 
 account_attributes as (
-    select account_id, 'industry' as attribute, industry as attribute_value from accounts
+    select
+        account_id,
+        'industry' as attribute,
+        industry as attribute_value
+    from accounts
     union all
-    select account_id, 'size_band' as attribute, size_band as attribute_value from accounts
+    select
+        account_id,
+        'size_band' as attribute,
+        size_band as attribute_value
+    from accounts
     union all
-    select account_id, 'region' as attribute, region as attribute_value from accounts
+    select
+        account_id,
+        'region' as attribute,
+        region as attribute_value
+    from accounts
     union all
-    select account_id, 'icp' as attribute, 'match' as attribute_value from accounts where is_icp
+    select
+        account_id,
+        'icp' as attribute,
+        'match' as attribute_value
+    from accounts
+    where is_icp
     union all
-    select account_id, 'email_domain' as attribute, 'competitor' as attribute_value from accounts
+    select
+        account_id,
+        'email_domain' as attribute,
+        'competitor' as attribute_value
+    from accounts
     where is_competitor
 ),
 
@@ -37,10 +58,18 @@ contact_attributes as (
         on contacts.account_id = account_attributes.account_id
     where account_attributes.attribute != 'email_domain'
     union all
-    select contact_id, account_id, 'seniority' as attribute, seniority as attribute_value
+    select
+        contact_id,
+        account_id,
+        'seniority' as attribute,
+        seniority as attribute_value
     from contacts
     union all
-    select contact_id, account_id, 'department' as attribute, department as attribute_value
+    select
+        contact_id,
+        account_id,
+        'department' as attribute,
+        department as attribute_value
     from contacts
     union all
     select

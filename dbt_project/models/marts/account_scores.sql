@@ -18,7 +18,7 @@ contact_engagement as (
         account_id,
         engagement_score,
         row_number() over (
-            partition by account_id order by engagement_score desc, contact_id
+            partition by account_id order by engagement_score desc, contact_id asc
         ) as engagement_rank
     from {{ ref('engagement_scores') }}
 ),

@@ -5,10 +5,16 @@ with hits as (
 ),
 
 entities as (
-    select 'account' as entity_type, account_id as entity_id, account_id
+    select
+        'account' as entity_type,
+        account_id as entity_id,
+        account_id
     from {{ ref('int_accounts_enriched') }}
     union all
-    select 'contact' as entity_type, contact_id as entity_id, account_id
+    select
+        'contact' as entity_type,
+        contact_id as entity_id,
+        account_id
     from {{ ref('int_contacts_enriched') }}
 ),
 

@@ -1,0 +1,25 @@
+"""Stand-ins for dbt's cross-database macros so sqlfluff's jinja templater can render models."""
+
+
+def dateadd(datepart, interval, from_date_or_timestamp):
+    return f"({from_date_or_timestamp} + to_days(cast({interval} as integer)))"
+
+
+def datediff(first_date, second_date, datepart):
+    return f"date_diff('{datepart}', {first_date}, {second_date})"
+
+
+def split_part(string_text, delimiter_text, part_number):
+    return f"split_part({string_text}, {delimiter_text}, {part_number})"
+
+
+def type_numeric():
+    return "numeric(28, 6)"
+
+
+def type_float():
+    return "double"
+
+
+def type_timestamp():
+    return "timestamp"

@@ -1,0 +1,117 @@
+"""``make bench``: time each stage of the pipeline at a given scale, in a scratch directory.
+
+Stages: generate the exports, bulk-load the history, full dbt build, the gates, and one daily
+DAG run with ``airflow dags test`` (split into orchestration overhead and dbt/DuckDB work).
+Prints a table and writes ``bench/results/<scale>.json``. Never asserts a time: it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from leadscore import config
+
+
+def _timed(results: dict, name: str, fn, *args, **kwargs):
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    results[name] = round(time.perf_counter() - start, 2)
+    print(f"  {name:<34} {results[name]:>8.2f} s", flush=True)
+    return value
+
+
+def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout + proc.stderr
+
+
+def _dbt_seconds(log: str) -> float:
+    """Sum of the 'Finished running ... in N seconds' lines dbt prints per invocation."""
+    return sum(float(m) for m in re.findall(r"Finished running .* in [^(]*\(([\d.]+)s\)", log))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="leadscore-bench", description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--end-date", type=date.fromisoformat, default=date(2026, 11, 20))
+    parser.add_argument("--days", type=int, default=548)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = parser.parse_args(argv)
+
+    from leadscore.extract import extract_source
+    from leadscore.generate import generate
+    from leadscore.quality import raw_gate, score_gate
+    from leadscore.sources import SOURCES
+
+    scratch = Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
+    landing, warehouse = scratch / "landing", scratch / "warehouse.duckdb"
+    airflow_home = scratch / "airflow"
+    env = dict(os.environ)
+    env.update(
+        LEADSCORE_LANDING_DIR=str(landing),
+        LEADSCORE_WAREHOUSE=str(warehouse),
+        AIRFLOW_HOME=str(airflow_home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(config.PROJECT_ROOT / "dags"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(config.PROJECT_ROOT / "plugins"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
+    )
+    bin_dir = Path(sys.executable).parent
+    project = config.dbt_project_dir()
+    last_day = args.end_date
+    history_end = last_day  # history = everything before the benchmarked daily run
+    score_day = last_day - timedelta(days=1)
+    results: dict = {"scale": args.scale, "days": args.days}
+    print(f"bench scale={args.scale} in {scratch}")
+
+    summary = _timed(results, "generate", generate, landing, scale=args.scale,
+                     end_date=last_day, days=args.days)
+    results["rows"] = summary.rows
+    first_day = summary.start_date
+    for source in SOURCES:
+        _timed(results, f"initial load {source}", extract_source, source, first_day,
+               history_end - timedelta(days=1), warehouse=warehouse, landing=landing)
+    dbt = [str(bin_dir / "dbt"), "--quiet", "build", "--profiles-dir", str(project),
+           "--project-dir", str(project), "--vars", f"{{score_date: '{score_day - timedelta(days=1)}'}}"]
+    _timed(results, "dbt build (full, history)", _run, dbt, env, project)
+    _timed(results, "raw gate (one day)", raw_gate, [score_day - timedelta(days=1)],
+           warehouse=warehouse)
+
+    # one daily run through Airflow: extract + raw gate + dbt (incremental) + score gate
+    _run([str(bin_dir / "airflow"), "db", "migrate"], env, scratch)
+    _run([str(bin_dir / "airflow"), "pools", "set", "duckdb_writer", "1", "writer"], env, scratch)
+    log = _timed(results, "daily DAG run (airflow dags test)", _run,
+                 [str(bin_dir / "airflow"), "dags", "test", "scoring_daily", last_day.isoformat()],
+                 env, scratch)
+    results["daily run dbt seconds"] = round(_dbt_seconds(log), 2)
+    _timed(results, "score gate", score_gate, score_day, warehouse=warehouse)
+    results["peak_rss_mb"] = round(
+        max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024, 1
+    )
+    results["warehouse_mb"] = round(warehouse.stat().st_size / 2**20, 1)
+    print(json.dumps(results, indent=2))
+    out = config.PROJECT_ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"scale-{args.scale:g}.json").write_text(json.dumps(results, indent=2))
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
