@@ -15,10 +15,10 @@ import great_expectations.expectations as gxe
 
 from leadscore.sources import ENTITIES, LOAD_METADATA_COLUMNS, Entity
 
-TIMESTAMP_REGEX = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
+TIMESTAMP_REGEX = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$"
 DATE_REGEX = r"^\d{4}-\d{2}-\d{2}$"
 INTEGER_REGEX = r"^-?\d+$"
-NON_NEGATIVE_DECIMAL_REGEX = r"^\d+(\.\d+)?$"
+NON_NEGATIVE_DECIMAL_REGEX = r"^\d+(?:\.\d+)?$"
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 TIMESTAMP_COLUMNS = {"created_at", "updated_at", "closed_at", "responded_at", "sent_at", "occurred_at"}

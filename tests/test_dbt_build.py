@@ -1,0 +1,168 @@
+"""dbt build on generated demo data: the marts keep the promises BI users rely on."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from leadscore.extract import extract_source
+from leadscore.sources import SOURCES
+from tests.conftest import TEST_END, copy_project, dbt
+
+pytestmark = pytest.mark.slow
+
+SCORE_DATE = TEST_END
+
+
+def auc(positive: pd.Series, negative: pd.Series) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    scores = pd.concat([positive, negative], ignore_index=True)
+    ranks = scores.rank(method="average")
+    n_pos, n_neg = len(positive), len(negative)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@pytest.fixture(scope="module")
+def built(demo_landing, tmp_path_factory) -> Path:
+    """The whole history loaded and built once for SCORE_DATE."""
+    warehouse = tmp_path_factory.mktemp("dbt") / "warehouse.duckdb"
+    first = min(p.stem for p in (demo_landing / "crm" / "companies").glob("*.csv"))
+    for source in SOURCES:
+        extract_source(source, date.fromisoformat(first), SCORE_DATE + timedelta(days=1),
+                       warehouse=warehouse, landing=demo_landing)
+    dbt(["build", "--vars", f"{{score_date: '{SCORE_DATE}'}}"], warehouse=warehouse)
+    return warehouse
+
+
+def _query(warehouse: Path, sql: str) -> pd.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+def test_the_five_marts_have_the_promised_columns(built):
+    promised = {
+        "lead_scores": ["contact_id", "account_id", "score_date", "fit_score", "engagement_score",
+                        "lead_score", "grade", "lifecycle_stage"],
+        "account_scores": ["account_id", "score_date", "is_customer", "fit_score",
+                           "engagement_score", "financial_score", "account_score", "tier",
+                           "engaged_contacts"],
+    }
+    for mart, columns in promised.items():
+        got = _query(built, f"select * from marts.{mart} limit 0").columns.tolist()
+        assert got == columns, mart
+    for mart in ("fit_scores", "engagement_scores", "financial_scores"):
+        assert len(_query(built, f"select * from marts.{mart}")) > 0, f"marts.{mart} is empty"
+
+
+def test_every_contact_and_account_scored_once(built):
+    contacts = _query(built, "select count(*) as n from staging.stg_crm__contacts").n[0]
+    accounts = _query(built, "select count(*) as n from staging.stg_crm__companies").n[0]
+    leads = _query(built, "select contact_id, score_date from marts.lead_scores")
+    acc = _query(built, "select account_id, score_date from marts.account_scores")
+    assert len(leads) == contacts and leads.contact_id.is_unique
+    assert len(acc) == accounts and acc.account_id.is_unique
+    assert set(leads.score_date.dt.date) == {SCORE_DATE}
+    assert set(acc.score_date.dt.date) == {SCORE_DATE}
+
+
+def test_scores_in_range(built):
+    for mart, columns in {
+        "lead_scores": ["fit_score", "engagement_score", "lead_score"],
+        "account_scores": ["fit_score", "engagement_score", "account_score", "financial_score"],
+        "fit_scores": ["fit_score"],
+        "engagement_scores": ["engagement_score"],
+        "financial_scores": ["financial_score"],
+    }.items():
+        frame = _query(built, f"select {', '.join(columns)} from marts.{mart}")
+        for column in columns:
+            values = frame[column].dropna() if column == "financial_score" else frame[column]
+            assert values.notna().all(), f"{mart}.{column} has nulls"
+            assert values.between(0, 100).all(), f"{mart}.{column} outside 0-100"
+
+
+def test_stages_grades_and_tiers_follow_the_thresholds(built):
+    leads = _query(built, "select * from marts.lead_scores")
+    customers = leads.lifecycle_stage == "customer"
+    open_leads = leads[~customers]
+    expected = pd.cut(open_leads.lead_score, [-1, 50 - 1e-9, 80 - 1e-9, 101],
+                      labels=["lead", "MQL", "SQL"], right=True).astype(str)
+    assert (expected == open_leads.lifecycle_stage).all()
+    assert {"lead", "MQL", "SQL", "customer"} == set(leads.lifecycle_stage), "all stages occur"
+    grade = pd.cut(leads.fit_score, [-1, 25 - 1e-9, 50 - 1e-9, 75 - 1e-9, 101],
+                   labels=["D", "C", "B", "A"]).astype(str)
+    assert (grade == leads.grade).all()
+    accounts = _query(built, "select * from marts.account_scores")
+    tier = pd.cut(accounts.account_score, [-1, 30 - 1e-9, 50 - 1e-9, 70 - 1e-9, 101],
+                  labels=["Evaluate", "Retain", "Growth", "Strategic"]).astype(str)
+    assert (tier == accounts.tier).all()
+    assert accounts.financial_score.notna().eq(accounts.is_customer).all(), (
+        "financial score exactly for customers"
+    )
+
+
+def test_won_deal_contacts_outscore_lost_deal_contacts(built):
+    """Contacts with a won deal vs contacts whose deals were all lost: AUC of the lead score."""
+    frame = _query(
+        built,
+        """
+        with outcomes as (
+            select contact_id, bool_or(is_won) as won
+            from staging.stg_crm__deals
+            where is_closed and contact_id is not null
+            group by contact_id
+        )
+        select outcomes.won, lead_scores.lead_score
+        from outcomes inner join marts.lead_scores using (contact_id)
+        """,
+    )
+    won, lost = frame[frame.won].lead_score, frame[~frame.won].lead_score
+    assert len(won) >= 30 and len(lost) >= 30, f"too few outcomes: {len(won)} won, {len(lost)} lost"
+    value = auc(won, lost)
+    print(f"AUC won vs lost = {value:.3f} ({len(won)} won, {len(lost)} lost)")
+    assert value >= 0.75
+
+
+def _edit_seed(path: Path, key: tuple[str, str], column: str, value: str) -> None:
+    rows = list(csv.DictReader(path.open()))
+    hits = [r for r in rows if (r[list(r)[0]], r[list(r)[1]]) == key]
+    assert len(hits) == 1, f"{key} not found in {path.name}"
+    hits[0][column] = value
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_editing_one_points_row_changes_only_the_affected_scores(built, tmp_path):
+    """Software industry fit points 20 -> 10: only contacts of Software companies change."""
+    warehouse = tmp_path / "edited.duckdb"
+    shutil.copyfile(built, warehouse)  # no writer holds it: a plain file copy is consistent
+    project = copy_project(tmp_path / "dbt_project")
+    _edit_seed(project / "seeds" / "fit_points.csv", ("industry", "Software"), "contact_points", "10")
+    dbt(["build", "--vars", f"{{score_date: '{SCORE_DATE}'}}"], warehouse=warehouse,
+        project=project)
+
+    sql = """
+        select l.contact_id, l.fit_score, l.lead_score, c.industry
+        from marts.lead_scores l
+        left join intermediate.int_accounts_enriched c on c.account_id = l.account_id
+    """
+    before = _query(built, sql).set_index("contact_id")
+    after = _query(warehouse, sql).set_index("contact_id")
+    changed = before.index[(before.fit_score != after.fit_score)
+                           | (before.lead_score != after.lead_score)]
+    assert len(changed) > 0
+    assert set(before.loc[changed, "industry"]) == {"Software"}
+    software = before.index[before.industry == "Software"]
+    drop = (before.loc[software, "fit_score"] - after.loc[software, "fit_score"])
+    assert drop.between(0, 10).all() and (drop > 0).any()
+    accounts_before = _query(built, "select * from marts.account_scores order by account_id")
+    accounts_after = _query(warehouse, "select * from marts.account_scores order by account_id")
+    pd.testing.assert_frame_equal(accounts_before, accounts_after, check_like=True,
+                                  obj="account scores (contact_points edit must not touch them)")
