@@ -66,7 +66,7 @@ history: install ## load all exports before the demo runs into the warehouse (in
 	$(BIN)/leadscore extract --end $(DEMO_FIRST_SCORED_DAY)
 
 runs: airflow-init dbt-parse ## run the daily DAG for DEMO_RUNS with `airflow dags test`
-	for d in $(DEMO_RUNS); do \
+	@for d in $(DEMO_RUNS); do \
 	  echo "== airflow dags test scoring_daily $$d"; \
 	  start=$$(date +%s); \
 	  $(BIN)/airflow dags test scoring_daily $$d > $(AIRFLOW_HOME)/dags_test_$$d.log 2>&1 \

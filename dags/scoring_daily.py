@@ -37,7 +37,8 @@ from leadscore.sources import SOURCES
     default_args={
         "owner": "data-platform",
         "retries": 2,
-        "retry_delay": timedelta(minutes=5),
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
     },
     tags=["scoring", "dbt", "duckdb", "great_expectations"],
     doc_md=__doc__,

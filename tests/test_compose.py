@@ -13,8 +13,14 @@ def _compose() -> dict:
 
 def test_airflow3_services_with_postgres():
     services = _compose()["services"]
-    assert {"postgres", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-            "airflow-triggerer", "airflow-init"} <= set(services)
+    assert {
+        "postgres",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-init",
+    } <= set(services)
     assert "airflow-webserver" not in services, "Airflow 3 has no webserver command"
     commands = {name: s.get("command") for name, s in services.items() if name.startswith("air")}
     assert commands["airflow-apiserver"] == "api-server"

@@ -34,8 +34,13 @@ def built(demo_landing, tmp_path_factory) -> Path:
     warehouse = tmp_path_factory.mktemp("dbt") / "warehouse.duckdb"
     first = min(p.stem for p in (demo_landing / "crm" / "companies").glob("*.csv"))
     for source in SOURCES:
-        extract_source(source, date.fromisoformat(first), SCORE_DATE + timedelta(days=1),
-                       warehouse=warehouse, landing=demo_landing)
+        extract_source(
+            source,
+            date.fromisoformat(first),
+            SCORE_DATE + timedelta(days=1),
+            warehouse=warehouse,
+            landing=demo_landing,
+        )
     dbt(["build", "--vars", f"{{score_date: '{SCORE_DATE}'}}"], warehouse=warehouse)
     return warehouse
 
@@ -47,11 +52,27 @@ def _query(warehouse: Path, sql: str) -> pd.DataFrame:
 
 def test_the_five_marts_have_the_promised_columns(built):
     promised = {
-        "lead_scores": ["contact_id", "account_id", "score_date", "fit_score", "engagement_score",
-                        "lead_score", "grade", "lifecycle_stage"],
-        "account_scores": ["account_id", "score_date", "is_customer", "fit_score",
-                           "engagement_score", "financial_score", "account_score", "tier",
-                           "engaged_contacts"],
+        "lead_scores": [
+            "contact_id",
+            "account_id",
+            "score_date",
+            "fit_score",
+            "engagement_score",
+            "lead_score",
+            "grade",
+            "lifecycle_stage",
+        ],
+        "account_scores": [
+            "account_id",
+            "score_date",
+            "is_customer",
+            "fit_score",
+            "engagement_score",
+            "financial_score",
+            "account_score",
+            "tier",
+            "engaged_contacts",
+        ],
     }
     for mart, columns in promised.items():
         got = _query(built, f"select * from marts.{mart} limit 0").columns.tolist()
@@ -90,16 +111,24 @@ def test_stages_grades_and_tiers_follow_the_thresholds(built):
     leads = _query(built, "select * from marts.lead_scores")
     customers = leads.lifecycle_stage == "customer"
     open_leads = leads[~customers]
-    expected = pd.cut(open_leads.lead_score, [-1, 50 - 1e-9, 80 - 1e-9, 101],
-                      labels=["lead", "MQL", "SQL"], right=True).astype(str)
+    expected = pd.cut(
+        open_leads.lead_score,
+        [-1, 50 - 1e-9, 80 - 1e-9, 101],
+        labels=["lead", "MQL", "SQL"],
+        right=True,
+    ).astype(str)
     assert (expected == open_leads.lifecycle_stage).all()
     assert {"lead", "MQL", "SQL", "customer"} == set(leads.lifecycle_stage), "all stages occur"
-    grade = pd.cut(leads.fit_score, [-1, 25 - 1e-9, 50 - 1e-9, 75 - 1e-9, 101],
-                   labels=["D", "C", "B", "A"]).astype(str)
+    grade = pd.cut(
+        leads.fit_score, [-1, 25 - 1e-9, 50 - 1e-9, 75 - 1e-9, 101], labels=["D", "C", "B", "A"]
+    ).astype(str)
     assert (grade == leads.grade).all()
     accounts = _query(built, "select * from marts.account_scores")
-    tier = pd.cut(accounts.account_score, [-1, 30 - 1e-9, 50 - 1e-9, 70 - 1e-9, 101],
-                  labels=["Evaluate", "Retain", "Growth", "Strategic"]).astype(str)
+    tier = pd.cut(
+        accounts.account_score,
+        [-1, 30 - 1e-9, 50 - 1e-9, 70 - 1e-9, 101],
+        labels=["Evaluate", "Retain", "Growth", "Strategic"],
+    ).astype(str)
     assert (tier == accounts.tier).all()
     assert accounts.financial_score.notna().eq(accounts.is_customer).all(), (
         "financial score exactly for customers"
@@ -130,7 +159,8 @@ def test_won_deal_contacts_outscore_lost_deal_contacts(built):
 
 def _edit_seed(path: Path, key: tuple[str, str], column: str, value: str) -> None:
     rows = list(csv.DictReader(path.open()))
-    hits = [r for r in rows if (r[list(r)[0]], r[list(r)[1]]) == key]
+    first, second = list(rows[0])[:2]
+    hits = [r for r in rows if (r[first], r[second]) == key]
     assert len(hits) == 1, f"{key} not found in {path.name}"
     hits[0][column] = value
     with path.open("w", newline="") as fh:
@@ -144,9 +174,12 @@ def test_editing_one_points_row_changes_only_the_affected_scores(built, tmp_path
     warehouse = tmp_path / "edited.duckdb"
     shutil.copyfile(built, warehouse)  # no writer holds it: a plain file copy is consistent
     project = copy_project(tmp_path / "dbt_project")
-    _edit_seed(project / "seeds" / "fit_points.csv", ("industry", "Software"), "contact_points", "10")
-    dbt(["build", "--vars", f"{{score_date: '{SCORE_DATE}'}}"], warehouse=warehouse,
-        project=project)
+    _edit_seed(
+        project / "seeds" / "fit_points.csv", ("industry", "Software"), "contact_points", "10"
+    )
+    dbt(
+        ["build", "--vars", f"{{score_date: '{SCORE_DATE}'}}"], warehouse=warehouse, project=project
+    )
 
     sql = """
         select l.contact_id, l.fit_score, l.lead_score, c.industry
@@ -155,14 +188,19 @@ def test_editing_one_points_row_changes_only_the_affected_scores(built, tmp_path
     """
     before = _query(built, sql).set_index("contact_id")
     after = _query(warehouse, sql).set_index("contact_id")
-    changed = before.index[(before.fit_score != after.fit_score)
-                           | (before.lead_score != after.lead_score)]
+    changed = before.index[
+        (before.fit_score != after.fit_score) | (before.lead_score != after.lead_score)
+    ]
     assert len(changed) > 0
     assert set(before.loc[changed, "industry"]) == {"Software"}
     software = before.index[before.industry == "Software"]
-    drop = (before.loc[software, "fit_score"] - after.loc[software, "fit_score"])
+    drop = before.loc[software, "fit_score"] - after.loc[software, "fit_score"]
     assert drop.between(0, 10).all() and (drop > 0).any()
     accounts_before = _query(built, "select * from marts.account_scores order by account_id")
     accounts_after = _query(warehouse, "select * from marts.account_scores order by account_id")
-    pd.testing.assert_frame_equal(accounts_before, accounts_after, check_like=True,
-                                  obj="account scores (contact_points edit must not touch them)")
+    pd.testing.assert_frame_equal(
+        accounts_before,
+        accounts_after,
+        check_like=True,
+        obj="account scores (contact_points edit must not touch them)",
+    )

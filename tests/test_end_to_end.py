@@ -37,8 +37,9 @@ def pipeline(demo_landing, tmp_path_factory):
 
 
 def _runs(env) -> dict[str, str]:
-    out = run([str(BIN / "airflow"), "dags", "list-runs", "scoring_daily", "-o", "json"],
-              env=env).stdout
+    out = run(
+        [str(BIN / "airflow"), "dags", "list-runs", "scoring_daily", "-o", "json"], env=env
+    ).stdout
     start = out.index("[")
     return {r["logical_date"][:10]: r["state"] for r in json.loads(out[start:])}
 
@@ -80,10 +81,12 @@ def test_rerunning_a_day_is_idempotent(pipeline):
         stg_before = con.execute("select count(*) from staging.stg_email__events").fetchone()[0]
     last = LOGICAL_DATES[-1].isoformat()
     run([str(BIN / "airflow"), "dags", "test", "scoring_daily", last], env=pipeline["env"])
-    pd.testing.assert_frame_equal(before_leads, _marts(pipeline["warehouse"], "lead_scores",
-                                                       "contact_id"))
-    pd.testing.assert_frame_equal(before_accounts, _marts(pipeline["warehouse"], "account_scores",
-                                                          "account_id"))
+    pd.testing.assert_frame_equal(
+        before_leads, _marts(pipeline["warehouse"], "lead_scores", "contact_id")
+    )
+    pd.testing.assert_frame_equal(
+        before_accounts, _marts(pipeline["warehouse"], "account_scores", "account_id")
+    )
     with duckdb.connect(str(pipeline["warehouse"]), read_only=True) as con:
         assert con.execute("select count(*) from raw.email__events").fetchone()[0] == raw_before
         assert con.execute("select count(*) from staging.stg_email__events").fetchone()[0] == (

@@ -118,8 +118,13 @@ def test_row_numbers_follow_the_file_order(tmp_path):
 def test_missing_day_file_is_named(landing, tmp_path):
     (landing / "web" / "events" / "2026-03-02.jsonl").unlink()
     with pytest.raises(ExtractError, match=r"web/events/2026-03-02\.jsonl"):
-        extract_source("web", date(2026, 3, 1), date(2026, 3, 4), warehouse=tmp_path / "w.duckdb",
-                       landing=landing)
+        extract_source(
+            "web",
+            date(2026, 3, 1),
+            date(2026, 3, 4),
+            warehouse=tmp_path / "w.duckdb",
+            landing=landing,
+        )
 
 
 def test_missing_column_is_named_and_nothing_changes(landing, tmp_path):

@@ -39,8 +39,13 @@ def _value(entity, column: str, i: int) -> str:
         return "false"
     if column == "email":
         return f"person{i}@example.com"
-    allowed = {"stage": "prospecting", "status": "active", "plan": "starter", "priority": "low",
-               "event_type": "open" if entity.source == "email" else "page_view"}
+    allowed = {
+        "stage": "prospecting",
+        "status": "active",
+        "plan": "starter",
+        "priority": "low",
+        "event_type": "open" if entity.source == "email" else "page_view",
+    }
     if column in allowed and not (entity.name == "invoices" and column == "status"):
         return allowed[column]
     if entity.name == "invoices" and column == "status":
@@ -134,30 +139,42 @@ def _marts_warehouse(tmp_path: Path, lead_rows: list[tuple]) -> Path:
             "grade varchar, lifecycle_stage varchar)"
         )
         con.executemany("insert into marts.lead_scores values (?, ?, ?, ?, ?, ?, ?, ?)", lead_rows)
-        con.execute("create table marts.fit_scores as select 'contact' as entity_type, "
-                    "contact_id as entity_id, score_date, fit_score from marts.lead_scores")
-        con.execute("create table marts.engagement_scores as select contact_id, score_date, "
-                    "engagement_score from marts.lead_scores")
-        con.execute("create table marts.financial_scores as select 'A1' as account_id, "
-                    "score_date, 50.0 as financial_score from marts.lead_scores limit 1")
-        con.execute("create table marts.account_scores as select 'A1' as account_id, score_date, "
-                    "true as is_customer, 50.0 as fit_score, 50.0 as engagement_score, "
-                    "50.0 as financial_score, 55.0 as account_score, 'Growth' as tier "
-                    "from marts.lead_scores limit 1")
+        con.execute(
+            "create table marts.fit_scores as select 'contact' as entity_type, "
+            "contact_id as entity_id, score_date, fit_score from marts.lead_scores"
+        )
+        con.execute(
+            "create table marts.engagement_scores as select contact_id, score_date, "
+            "engagement_score from marts.lead_scores"
+        )
+        con.execute(
+            "create table marts.financial_scores as select 'A1' as account_id, "
+            "score_date, 50.0 as financial_score from marts.lead_scores limit 1"
+        )
+        con.execute(
+            "create table marts.account_scores as select 'A1' as account_id, score_date, "
+            "true as is_customer, 50.0 as fit_score, 50.0 as engagement_score, "
+            "50.0 as financial_score, 55.0 as account_score, 'Growth' as tier "
+            "from marts.lead_scores limit 1"
+        )
     return warehouse
 
 
 def test_score_gate_passes_consistent_scores(tmp_path):
-    rows = [("P1", "A1", DAY, 90.0, 85.0, 87.0, "A", "SQL"),
-            ("P2", "A1", DAY, 60.0, 50.0, 54.0, "B", "MQL"),
-            ("P3", "A1", DAY, 10.0, 0.0, 4.0, "D", "lead")]
+    rows = [
+        ("P1", "A1", DAY, 90.0, 85.0, 87.0, "A", "SQL"),
+        ("P2", "A1", DAY, 60.0, 50.0, 54.0, "B", "MQL"),
+        ("P3", "A1", DAY, 10.0, 0.0, 4.0, "D", "lead"),
+    ]
     report = quality.score_gate(DAY, warehouse=_marts_warehouse(tmp_path, rows))
     assert report.tables["marts.lead_scores"] == 3
 
 
 def test_score_gate_rejects_a_stage_below_its_threshold(tmp_path):
-    rows = [("P1", "A1", DAY, 90.0, 85.0, 87.0, "A", "SQL"),
-            ("P2", "A1", DAY, 60.0, 40.0, 48.0, "B", "MQL")]
+    rows = [
+        ("P1", "A1", DAY, 90.0, 85.0, 87.0, "A", "SQL"),
+        ("P2", "A1", DAY, 60.0, 40.0, 48.0, "B", "MQL"),
+    ]
     with pytest.raises(quality.GateFailed) as failed:
         quality.score_gate(DAY, warehouse=_marts_warehouse(tmp_path, rows))
     message = str(failed.value)

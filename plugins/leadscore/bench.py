@@ -76,30 +76,62 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"scale": args.scale, "days": args.days}
     print(f"bench scale={args.scale} in {scratch}")
 
-    summary = _timed(results, "generate", generate, landing, scale=args.scale,
-                     end_date=last_day, days=args.days)
+    summary = _timed(
+        results, "generate", generate, landing, scale=args.scale, end_date=last_day, days=args.days
+    )
     results["rows"] = summary.rows
     first_day = summary.start_date
     for source in SOURCES:
-        _timed(results, f"initial load {source}", extract_source, source, first_day,
-               history_end - timedelta(days=1), warehouse=warehouse, landing=landing)
-    dbt = [str(bin_dir / "dbt"), "--quiet", "build", "--profiles-dir", str(project),
-           "--project-dir", str(project), "--vars", f"{{score_date: '{score_day - timedelta(days=1)}'}}"]
+        _timed(
+            results,
+            f"initial load {source}",
+            extract_source,
+            source,
+            first_day,
+            history_end - timedelta(days=1),
+            warehouse=warehouse,
+            landing=landing,
+        )
+    dbt = [
+        str(bin_dir / "dbt"),
+        "--quiet",
+        "build",
+        "--profiles-dir",
+        str(project),
+        "--project-dir",
+        str(project),
+        "--vars",
+        f"{{score_date: '{score_day - timedelta(days=1)}'}}",
+    ]
     _timed(results, "dbt build (full, history)", _run, dbt, env, project)
-    _timed(results, "raw gate (one day)", raw_gate, [score_day - timedelta(days=1)],
-           warehouse=warehouse)
+    _timed(
+        results,
+        "raw gate (one day)",
+        raw_gate,
+        [score_day - timedelta(days=1)],
+        warehouse=warehouse,
+    )
 
     # one daily run through Airflow: extract + raw gate + dbt (incremental) + score gate
     _run([str(bin_dir / "airflow"), "db", "migrate"], env, scratch)
     _run([str(bin_dir / "airflow"), "pools", "set", "duckdb_writer", "1", "writer"], env, scratch)
-    log = _timed(results, "daily DAG run (airflow dags test)", _run,
-                 [str(bin_dir / "airflow"), "dags", "test", "scoring_daily", last_day.isoformat()],
-                 env, scratch)
+    log = _timed(
+        results,
+        "daily DAG run (airflow dags test)",
+        _run,
+        [str(bin_dir / "airflow"), "dags", "test", "scoring_daily", last_day.isoformat()],
+        env,
+        scratch,
+    )
     results["daily run dbt seconds"] = round(_dbt_seconds(log), 2)
     _timed(results, "score gate", score_gate, score_day, warehouse=warehouse)
     results["peak_rss_mb"] = round(
-        max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024, 1
+        max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        )
+        / 1024,
+        1,
     )
     results["warehouse_mb"] = round(warehouse.stat().st_size / 2**20, 1)
     print(json.dumps(results, indent=2))

@@ -62,7 +62,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         report = quality.raw_gate(days)
     else:
         report = quality.score_gate(args.date)
-    print(f"{report.gate} gate passed: " + ", ".join(f"{t} {n:,}" for t, n in report.tables.items()))
+    print(
+        f"{report.gate} gate passed: " + ", ".join(f"{t} {n:,}" for t, n in report.tables.items())
+    )
     return 0
 
 

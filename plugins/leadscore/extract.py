@@ -38,7 +38,9 @@ def interval_days(start: date | datetime, end: date | datetime) -> list[date]:
     first = _as_utc(start)
     last = _as_utc(end)
     if last <= first:
-        raise ValueError(f"empty data interval: start {first.isoformat()} >= end {last.isoformat()}")
+        raise ValueError(
+            f"empty data interval: start {first.isoformat()} >= end {last.isoformat()}"
+        )
     day = first.date()
     days = []
     while datetime.combine(day, datetime.min.time(), UTC) < last:
@@ -72,7 +74,9 @@ def extract_source(
     plans = [(e, expected_files(e, days, landing)) for e in entities]
     missing = [str(f.relative_to(landing)) for _, files in plans for f in files if not f.exists()]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
         raise ExtractError(
             f"source {source}: {len(missing)} expected file(s) missing under {landing}: {shown}. "
             "Every entity delivers one file per day (header-only when nothing changed); "

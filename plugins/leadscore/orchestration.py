@@ -7,6 +7,7 @@ a crash) is retried by the DAG's retry policy.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -24,8 +25,13 @@ WRITER_POOL = "duckdb_writer"
 #: dbt layers, in build order, when dbt runs as one task per layer.
 DBT_LAYERS = ("seeds", "staging", "intermediate", "marts")
 #: Published score tables, as Airflow assets other DAGs can be scheduled on.
-SCORE_TABLES = ("fit_scores", "engagement_scores", "financial_scores", "lead_scores",
-                "account_scores")
+SCORE_TABLES = (
+    "fit_scores",
+    "engagement_scores",
+    "financial_scores",
+    "lead_scores",
+    "account_scores",
+)
 #: Jinja for the day the run scores: the last day of its data interval.
 SCORE_DATE_TEMPLATE = "{{ macros.ds_add(data_interval_end | ds, -1) }}"
 
@@ -100,6 +106,7 @@ def _dbt_executable() -> str:
 def cosmos_configs() -> dict[str, Any]:
     """Project, profile and execution config, built once and shared by every dbt task."""
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig
+    from cosmos.constants import InvocationMode
 
     project_dir = config.dbt_project_dir()
     manifest = project_dir / "target" / "manifest.json"
@@ -114,13 +121,19 @@ def cosmos_configs() -> dict[str, Any]:
             target_name="duckdb",
             profiles_yml_filepath=project_dir / "profiles.yml",
         ),
-        "execution_config": ExecutionConfig(dbt_executable_path=_dbt_executable()),
+        # dbt in its own process: it releases the DuckDB file when it exits, so the gates (and a
+        # worker that runs several tasks in one process, as `airflow dags test` does) can open it
+        "execution_config": ExecutionConfig(
+            dbt_executable_path=_dbt_executable(), invocation_mode=InvocationMode.SUBPROCESS
+        ),
     }
 
 
 def dbt_operator_args() -> dict[str, Any]:
     return {
         "install_deps": False,
+        # Cosmos' OpenLineage-style dataset URIs are rejected by Airflow 3; score_gate emits assets
+        "emit_datasets": False,
         "vars": {"score_date": SCORE_DATE_TEMPLATE},
         "pool": WRITER_POOL,
     }
@@ -158,12 +171,17 @@ def dbt_layer_tasks() -> list[Any]:
                 project_dir=str(project_dir),
                 profile_config=configs["profile_config"],
                 dbt_executable_path=configs["execution_config"].dbt_executable_path,
+                invocation_mode=configs["execution_config"].invocation_mode,
                 select=select,
                 doc_md=f"`dbt build --select {' '.join(select)}`: models and their tests.",
                 env={"LEADSCORE_WAREHOUSE": str(config.warehouse_path())},
+                # a test runs in the layer of its last parent (seeds' band tests run with marts)
+                dbt_cmd_flags=["--indirect-selection", "buildable"],
+                # a failing model or test fails the same way again: retry once, for locks
+                retries=1,
                 **dbt_operator_args(),
             )
         )
-    for upstream, downstream in zip(tasks, tasks[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(tasks):
         upstream >> downstream
     return tasks

@@ -124,8 +124,14 @@ def _run_checkpoint(
 def _describe(r: Any, frame: pd.DataFrame) -> str:
     cfg = r.expectation_config
     kwargs = cfg.kwargs
-    column = kwargs.get("column") or ", ".join(kwargs.get("column_list") or []) or (
-        f"{kwargs.get('column_A')} vs {kwargs.get('column_B')}" if kwargs.get("column_A") else "-"
+    column = (
+        kwargs.get("column")
+        or ", ".join(kwargs.get("column_list") or [])
+        or (
+            f"{kwargs.get('column_A')} vs {kwargs.get('column_B')}"
+            if kwargs.get("column_A")
+            else "-"
+        )
     )
     result = r.result or {}
     if r.exception_info and r.exception_info.get("raised_exception"):

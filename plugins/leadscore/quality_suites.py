@@ -21,26 +21,65 @@ INTEGER_REGEX = r"^-?\d+$"
 NON_NEGATIVE_DECIMAL_REGEX = r"^\d+(?:\.\d+)?$"
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
-TIMESTAMP_COLUMNS = {"created_at", "updated_at", "closed_at", "responded_at", "sent_at", "occurred_at"}
-DATE_COLUMNS = {"close_date", "start_date", "end_date", "issued_date", "due_date", "paid_date",
-                "usage_date"}
-INTEGER_COLUMNS = {"employees", "seats", "active_users", "sessions", "feature_events",
-                   "satisfaction", "score"}
+TIMESTAMP_COLUMNS = {
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "responded_at",
+    "sent_at",
+    "occurred_at",
+}
+DATE_COLUMNS = {
+    "close_date",
+    "start_date",
+    "end_date",
+    "issued_date",
+    "due_date",
+    "paid_date",
+    "usage_date",
+}
+INTEGER_COLUMNS = {
+    "employees",
+    "seats",
+    "active_users",
+    "sessions",
+    "feature_events",
+    "satisfaction",
+    "score",
+}
 AMOUNT_COLUMNS = {"annual_revenue", "amount", "annual_value"}
 BOOLEAN_COLUMNS = {"is_escalated"}
 EMAIL_COLUMNS = {"email"}
 
 ALLOWED_VALUES: dict[tuple[str, str], list[str]] = {
-    ("crm/deals", "stage"): ["prospecting", "qualification", "proposal", "negotiation",
-                             "closed_won", "closed_lost"],
+    ("crm/deals", "stage"): [
+        "prospecting",
+        "qualification",
+        "proposal",
+        "negotiation",
+        "closed_won",
+        "closed_lost",
+    ],
     ("crm/subscriptions", "status"): ["active", "cancelled", "expired"],
     ("crm/subscriptions", "plan"): ["starter", "professional", "enterprise"],
     ("crm/invoices", "status"): ["open", "paid", "void"],
     ("crm/tickets", "priority"): ["low", "normal", "high", "urgent"],
-    ("email/events", "event_type"): ["delivered", "open", "click", "bounce", "unsubscribe",
-                                     "spam_complaint"],
-    ("web/events", "event_type"): ["page_view", "pricing_page_view", "content_download",
-                                   "webinar_attended", "form_submission", "demo_request"],
+    ("email/events", "event_type"): [
+        "delivered",
+        "open",
+        "click",
+        "bounce",
+        "unsubscribe",
+        "spam_complaint",
+    ],
+    ("web/events", "event_type"): [
+        "page_view",
+        "pricing_page_view",
+        "content_download",
+        "webinar_attended",
+        "form_submission",
+        "demo_request",
+    ],
 }
 
 #: Column the raw gate adds when it reads an interval: the record's own day (first 10 characters
@@ -72,8 +111,12 @@ def raw_suite(entity: Entity) -> gx.ExpectationSuite:
     suite = gx.ExpectationSuite(name=raw_suite_name(entity), meta={"gate": "raw", "entity": q})
     suite.add_expectation(
         gxe.ExpectTableColumnsToMatchSet(
-            column_set=[*entity.columns, *LOAD_METADATA_COLUMNS, RECORD_DAY_COLUMN,
-                        FILE_DAY_COLUMN],
+            column_set=[
+                *entity.columns,
+                *LOAD_METADATA_COLUMNS,
+                RECORD_DAY_COLUMN,
+                FILE_DAY_COLUMN,
+            ],
             exact_match=True,
             description=f"{q}: the delivered columns are the documented ones (docs/sources.md)",
         )
@@ -120,7 +163,9 @@ def _column_expectations(q: str, column: str) -> list[gxe.Expectation]:
     if column in BOOLEAN_COLUMNS:
         checks.append(
             gxe.ExpectColumnValuesToBeInSet(
-                column=column, value_set=["true", "false"], description=f"{q}: {column} is true/false"
+                column=column,
+                value_set=["true", "false"],
+                description=f"{q}: {column} is true/false",
             )
         )
     allowed = ALLOWED_VALUES.get((q, column))
@@ -157,8 +202,10 @@ def score_suite(mart: str) -> gx.ExpectationSuite:
         gxe.ExpectCompoundColumnsToBeUnique(
             column_list=[*keys, "score_date"], description=f"{mart}: one row per entity and date"
         ),
-        *[gxe.ExpectColumnValuesToNotBeNull(column=k, description=f"{mart}: {k} is set")
-          for k in keys],
+        *[
+            gxe.ExpectColumnValuesToNotBeNull(column=k, description=f"{mart}: {k} is set")
+            for k in keys
+        ],
         gxe.ExpectColumnDistinctValuesToEqualSet(
             column="score_date",
             value_set={"$PARAMETER": "score_dates"},
@@ -187,8 +234,12 @@ def score_suite(mart: str) -> gx.ExpectationSuite:
             _band("lead_score", "lifecycle_stage", "MQL", "mql_threshold", "sql_threshold"),
             _band("lead_score", "lifecycle_stage", "lead", None, "mql_threshold"),
         ]
-        for grade, low, high in (("A", "grade_a", None), ("B", "grade_b", "grade_a"),
-                                 ("C", "grade_c", "grade_b"), ("D", None, "grade_c")):
+        for grade, low, high in (
+            ("A", "grade_a", None),
+            ("B", "grade_b", "grade_a"),
+            ("C", "grade_c", "grade_b"),
+            ("D", None, "grade_c"),
+        ):
             checks.append(_band("fit_score", "grade", grade, low, high))
     elif mart == "account_scores":
         for column in ("fit_score", "engagement_score", "account_score"):
@@ -201,10 +252,12 @@ def score_suite(mart: str) -> gx.ExpectationSuite:
                 description="tier is Strategic, Growth, Retain or Evaluate",
             )
         )
-        for tier, low, high in (("Strategic", "tier_strategic", None),
-                                ("Growth", "tier_growth", "tier_strategic"),
-                                ("Retain", "tier_retain", "tier_growth"),
-                                ("Evaluate", None, "tier_retain")):
+        for tier, low, high in (
+            ("Strategic", "tier_strategic", None),
+            ("Growth", "tier_growth", "tier_strategic"),
+            ("Retain", "tier_retain", "tier_growth"),
+            ("Evaluate", None, "tier_retain"),
+        ):
             checks.append(_band("account_score", "tier", tier, low, high))
     for check in checks:
         suite.add_expectation(check)

@@ -221,4 +221,6 @@ def entity(qualified: str) -> Entity:
     for e in ENTITIES:
         if e.qualified == qualified:
             return e
-    raise ValueError(f"unknown entity {qualified!r}; known: {', '.join(e.qualified for e in ENTITIES)}")
+    raise ValueError(
+        f"unknown entity {qualified!r}; known: {', '.join(e.qualified for e in ENTITIES)}"
+    )

@@ -36,6 +36,7 @@ def render_summary(warehouse: Path | None = None, *, top: int = 10) -> str:
                 a.engagement_score, a.financial_score
             from marts.account_scores a
             left join staging.stg_crm__companies c on c.company_id = a.account_id
+            where a.is_customer
             order by a.account_score desc, a.account_id limit {int(top)}
             """
         ).fetchall()
@@ -57,7 +58,7 @@ def render_summary(warehouse: Path | None = None, *, top: int = 10) -> str:
         "  accounts per tier: "
         + ", ".join(f"{tier} {n:,} ({c:,} customers)" for tier, n, c in tiers),
         "",
-        f"Top {top} accounts (score = fit / engagement / financial):",
+        f"Top {top} customer accounts (score = fit / engagement / financial):",
     ]
     for account_id, name, tier, score, fit, eng, fin in accounts:
         financial = "-" if fin is None else f"{fin:.0f}"
@@ -76,6 +77,7 @@ def render_summary(warehouse: Path | None = None, *, top: int = 10) -> str:
         "Tables: schema marts in "
         f"{warehouse} (fit_scores, engagement_scores, financial_scores, lead_scores, "
         "account_scores).",
-        f"  duckdb -readonly {warehouse} \"select * from marts.lead_scores limit 5\"",
+        '  .venv/bin/python -c "import duckdb; print(duckdb.connect('
+        f"'{warehouse}', read_only=True).sql('from marts.lead_scores limit 5'))\"",
     ]
     return "\n".join(lines)
