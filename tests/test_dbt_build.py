@@ -187,7 +187,7 @@ def test_editing_one_points_row_changes_only_the_affected_scores(built, tmp_path
         left join intermediate.int_accounts_enriched c on c.account_id = l.account_id
     """
     before = _query(built, sql).set_index("contact_id")
-    after = _query(warehouse, sql).set_index("contact_id")
+    after = _query(warehouse, sql).set_index("contact_id").reindex(before.index)
     changed = before.index[
         (before.fit_score != after.fit_score) | (before.lead_score != after.lead_score)
     ]

@@ -88,8 +88,19 @@ def test_rates_look_like_real_exports(tmp_path):
     assert 0.005 <= events["bounce"] / sent <= 0.025
     contacts = _frame(tmp_path, "crm/contacts")
     domains = contacts.email.str.split("@").str[1]
-    free = domains.isin(["gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com",
-                         "icloud.com", "gmx.de", "web.de", "proton.me"]).mean()
+    free = domains.isin(
+        [
+            "gmail.com",
+            "yahoo.com",
+            "hotmail.com",
+            "outlook.com",
+            "aol.com",
+            "icloud.com",
+            "gmx.de",
+            "web.de",
+            "proton.me",
+        ]
+    ).mean()
     assert 0.08 <= free <= 0.16
     assert 0.1 <= (contacts.department == "").mean() <= 0.3, "department is often missing"
     web = _frame(tmp_path, "web/events")
