@@ -78,9 +78,14 @@ runs: airflow-init dbt-parse ## run the daily DAG for DEMO_RUNS with `airflow da
 summary: install ## print the scores summary
 	$(BIN)/leadscore summary
 
-demo: install data history runs summary ## set everything up, generate data, run the DAG for 3 days, print a summary
+demo: ## set everything up, generate data, run the DAG for 3 days, print a summary
+	@for stage in install data history runs summary; do \
+	  start=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$stage; \
+	  echo "-- stage $$stage took $$(( $$(date +%s) - start )) s"; \
+	done
 
-test: install lint ## lint, then run the whole test suite
+test: install lint dbt-parse ## lint, then run the whole test suite
 	$(BIN)/python -m pytest
 
 test-fast: install ## run the fast tests only (no dbt, no Airflow runs)

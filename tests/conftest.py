@@ -19,6 +19,8 @@ os.environ.setdefault("AIRFLOW_HOME", str(ROOT / "airflow_home"))
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# Cosmos caches `dbt ls` in Airflow Variables, which needs a metadata DB; tests parse without one.
+os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_CACHE_DBT_LS", "False")
 
 #: Small but realistic: enough won and lost deals for a stable AUC, fast enough for CI.
 TEST_SCALE = float(os.environ.get("LEADSCORE_TEST_SCALE", "0.3"))
@@ -69,6 +71,24 @@ def demo_landing(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("landing")
     generate(out, seed=7, scale=TEST_SCALE, end_date=TEST_END, days=TEST_DAYS)
     return out
+
+
+def write_delivery(landing: Path, entity, day: date, records: list[dict]) -> Path:
+    """Write one day's export file of ``entity`` the way docs/sources.md describes it."""
+    import csv
+    import json
+
+    folder = landing / entity.source / entity.name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{day.isoformat()}.{entity.extension}"
+    if entity.file_format == "csv":
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=entity.columns)
+            writer.writeheader()
+            writer.writerows(records)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
 
 
 def dbt(args: list[str], *, warehouse: Path, project: Path = ROOT / "dbt_project", **env: str):

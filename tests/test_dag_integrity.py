@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, dbt
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +61,11 @@ def test_pipeline_order(dagbag):
             assert "score_gate" in {d.task_id for d in t.get_flat_relatives(upstream=False)}
 
 
-def test_model_granularity_renders_one_task_per_dbt_node(monkeypatch):
+def test_model_granularity_renders_one_task_per_dbt_node(monkeypatch, tmp_path):
     """LEADSCORE_DBT_TASKS=model renders the dbt project with Cosmos, one task per node."""
     monkeypatch.setenv("LEADSCORE_DBT_TASKS", "model")
+    if not (ROOT / "dbt_project" / "target" / "manifest.json").exists():
+        dbt(["parse"], warehouse=tmp_path / "parse.duckdb")  # Cosmos renders from the manifest
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))

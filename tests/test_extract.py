@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from leadscore.extract import ExtractError, extract_source, interval_days
 from leadscore.sources import entities_of
+from tests.conftest import write_delivery
 
 DAYS = [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)]
 
@@ -20,21 +20,12 @@ def _write_day(landing: Path, day: date, rows_per_entity: int = 3) -> None:
     """A minimal valid delivery of every entity for one day."""
     for source in ("crm", "email", "web"):
         for entity in entities_of(source):
-            folder = landing / source / entity.name
-            folder.mkdir(parents=True, exist_ok=True)
             records = []
             for i in range(rows_per_entity):
                 record = {c: f"{entity.name}-{day:%m%d}-{i}" for c in entity.columns}
                 record[entity.day_column] = f"{day.isoformat()}T10:00:{i:02d}Z"
                 records.append(record)
-            path = folder / f"{day.isoformat()}.{entity.extension}"
-            if entity.file_format == "csv":
-                with path.open("w", newline="") as fh:
-                    writer = csv.DictWriter(fh, fieldnames=entity.columns)
-                    writer.writeheader()
-                    writer.writerows(records)
-            else:
-                path.write_text("".join(json.dumps(r) + "\n" for r in records))
+            write_delivery(landing, entity, day, records)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leadscore.generate import generate
+from leadscore.generate import FREE_MAIL, generate
 from leadscore.sources import ENTITIES
 
 END = date(2026, 3, 31)
@@ -88,19 +88,7 @@ def test_rates_look_like_real_exports(tmp_path):
     assert 0.005 <= events["bounce"] / sent <= 0.025
     contacts = _frame(tmp_path, "crm/contacts")
     domains = contacts.email.str.split("@").str[1]
-    free = domains.isin(
-        [
-            "gmail.com",
-            "yahoo.com",
-            "hotmail.com",
-            "outlook.com",
-            "aol.com",
-            "icloud.com",
-            "gmx.de",
-            "web.de",
-            "proton.me",
-        ]
-    ).mean()
+    free = domains.isin(FREE_MAIL).mean()
     assert 0.08 <= free <= 0.16
     assert 0.1 <= (contacts.department == "").mean() <= 0.3, "department is often missing"
     web = _frame(tmp_path, "web/events")

@@ -19,7 +19,7 @@ from leadscore.quality_suites import (
     TIMESTAMP_COLUMNS,
 )
 from leadscore.sources import ENTITIES
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_delivery
 
 DAY = date(2026, 3, 2)
 
@@ -55,23 +55,12 @@ def _value(entity, column: str, i: int) -> str:
 
 def _deliver(landing: Path, rows: int = 3, **overrides) -> None:
     """One valid day of every entity; overrides = {(entity, column, row): value}."""
-    import csv
-
     for entity in ENTITIES:
-        folder = landing / entity.source / entity.name
-        folder.mkdir(parents=True, exist_ok=True)
         records = [{c: _value(entity, c, i) for c in entity.columns} for i in range(rows)]
         for (qualified, column, row), value in overrides.get("bad", {}).items():
             if qualified == entity.qualified:
                 records[row - 1][column] = value
-        path = folder / f"{DAY.isoformat()}.{entity.extension}"
-        if entity.file_format == "csv":
-            with path.open("w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=entity.columns)
-                writer.writeheader()
-                writer.writerows(records)
-        else:
-            path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        write_delivery(landing, entity, DAY, records)
 
 
 def _load(tmp_path: Path, **bad) -> Path:
