@@ -8,11 +8,16 @@ with logical date D scores day D-1 (`score_date`).
    (a rerun replaces the interval; nothing is duplicated).
 2. **raw_gate**: Great Expectations suites on the interval's raw rows; a failure names the
    table, column, count and file/row, and stops the run.
+   Rows failing a row-level check are moved to `quarantine.*` while they are few.
 3. **dbt**: `dbt build` (models and their tests) seeds → staging → intermediate → marts; a failing
    test stops everything downstream. `LEADSCORE_DBT_TASKS=model` renders one task per dbt node.
-4. **score_gate**: ranges, one row per entity, stages and tiers consistent with thresholds.
+4. **score_gate**: ranges, one row per entity, stages and tiers consistent with thresholds, drift
+   against the last publish (trigger with `{"accept_drift": true}` after an intended rule change).
+5. **publish**: copy the marts into a new serving file and rename it over
+   `data/serving/scores.duckdb` (+ Parquet). A failed gate never reaches it: BI keeps the last
+   good publish.
 
-Every task that writes the DuckDB warehouse runs in the one-slot `duckdb_writer` pool and
+Every task that writes a DuckDB file runs in the one-slot `duckdb_writer` pool and
 `max_active_runs=1`: DuckDB allows one writer per file. Business logic lives in
 `plugins/leadscore`; this file only wires it together.
 """
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, Param, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from leadscore import orchestration as orch
@@ -41,6 +46,11 @@ from leadscore.sources import SOURCES
         "retry_exponential_backoff": True,
     },
     tags=["scoring", "dbt", "duckdb", "great_expectations"],
+    params={
+        "accept_drift": Param(
+            False, type="boolean", description="skip the score gate's drift check for this run"
+        )
+    },
     doc_md=__doc__,
 )
 def scoring_daily():
@@ -53,7 +63,7 @@ def scoring_daily():
         for source in SOURCES
     ]
 
-    raw_gate = task(task_id="raw_gate")(orch.run_raw_gate)()
+    raw_gate = task(task_id="raw_gate", pool=orch.WRITER_POOL)(orch.run_raw_gate)()
 
     if orch.dbt_task_granularity() == "model":
         dbt_first = dbt_last = orch.dbt_model_task_group()
@@ -61,13 +71,16 @@ def scoring_daily():
         dbt_tasks = orch.dbt_layer_tasks()
         dbt_first, dbt_last = dbt_tasks[0], dbt_tasks[-1]
 
-    score_gate = task(
-        task_id="score_gate",
-        outlets=[Asset(f"duckdb://warehouse/marts/{table}") for table in orch.SCORE_TABLES],
-    )(orch.run_score_gate)()
+    score_gate = task(task_id="score_gate")(orch.run_score_gate)()
+
+    publish = task(
+        task_id="publish",
+        pool=orch.WRITER_POOL,
+        outlets=[Asset(f"duckdb://serving/marts/{table}") for table in orch.SCORE_TABLES],
+    )(orch.run_publish)()
 
     extracts >> raw_gate >> dbt_first
-    dbt_last >> score_gate
+    dbt_last >> score_gate >> publish
 
 
 scoring_daily()

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +20,8 @@ os.environ.setdefault("AIRFLOW_HOME", str(ROOT / "airflow_home"))
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# Tests never read or replace a user's published serving copy (the score gate compares with it).
+os.environ["LEADSCORE_SERVING_DIR"] = tempfile.mkdtemp(prefix="leadscore-test-serving-")
 # Cosmos caches `dbt ls` in Airflow Variables, which needs a metadata DB; tests parse without one.
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_CACHE_DBT_LS", "False")
 

@@ -61,10 +61,35 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         days = [start + timedelta(days=i) for i in range((end - start).days)]
         report = quality.raw_gate(days)
     else:
-        report = quality.score_gate(args.date)
+        report = quality.score_gate(args.date, accept_drift=args.accept_drift)
     print(
         f"{report.gate} gate passed: " + ", ".join(f"{t} {n:,}" for t, n in report.tables.items())
     )
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from leadscore.pipeline import StepFailed, run_interval
+
+    if args.command == "run":
+        start, end = args.day, args.day + timedelta(days=1)
+    else:
+        start, end = args.start, args.end
+    try:
+        result = run_interval(start, end, accept_drift=args.accept_drift)
+    except StepFailed as err:
+        print(f"error: run for {start}..{end - timedelta(days=1)}: {err}", file=sys.stderr)
+        return 1
+    steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.seconds.items())
+    print(f"scored {result.score_date} (interval {start}..{end - timedelta(days=1)}): {steps}")
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from leadscore.publish import publish
+
+    report = publish(args.date)
+    print(f"published {report.path}: " + ", ".join(f"{t} {n:,}" for t, n in report.tables.items()))
     return 0
 
 
@@ -112,7 +137,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--end", type=_date, default=None, help="default: start + 1 day")
     g = gates.add_parser("score", help="score gate on the marts")
     g.add_argument("--date", type=_date, required=True, help="the score date the marts are for")
+    g.add_argument("--accept-drift", action="store_true", help="skip the drift check")
     p.set_defaults(func=_cmd_gate)
+
+    drift_help = "skip the drift check against the last publish (after an intended rule change)"
+    p = sub.add_parser("run", help="score one day without Airflow: extract, gates, dbt, publish")
+    p.add_argument("--day", type=_date, required=True, help="the day to land and score")
+    p.add_argument("--accept-drift", action="store_true", help=drift_help)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "backfill", help="land the days in [start, end) as one interval, then score the last day"
+    )
+    p.add_argument("--start", type=_date, required=True)
+    p.add_argument("--end", type=_date, required=True, help="end day (exclusive)")
+    p.add_argument("--accept-drift", action="store_true", help=drift_help)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("publish", help="copy the marts to the serving file (after the score gate)")
+    p.add_argument("--date", type=_date, required=True, help="the score date the marts are for")
+    p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser("expectations", help="rewrite the GX suites and checkpoints from code")
     p.set_defaults(func=_cmd_expectations)

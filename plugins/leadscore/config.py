@@ -34,3 +34,8 @@ def dbt_project_dir() -> Path:
 def expectations_dir() -> Path:
     """Great Expectations file context root (holds ``gx/``)."""
     return _path("LEADSCORE_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations")
+
+
+def serving_dir() -> Path:
+    """Where the published copy lives: ``scores.duckdb`` and ``parquet/<table>/`` (read-only)."""
+    return _path("LEADSCORE_SERVING_DIR", data_dir() / "serving")

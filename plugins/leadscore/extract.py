@@ -8,8 +8,9 @@ interval replaces it and never duplicates it.
 
 from __future__ import annotations
 
-import csv
 import logging
+import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from leadscore import config
+from leadscore.delivery import DeliveryError, FileCheck, inspect_file
 from leadscore.sources import LOAD_METADATA_COLUMNS, Entity, entities_of
 
 log = logging.getLogger(__name__)
@@ -82,27 +84,59 @@ def extract_source(
             "Every entity delivers one file per day (header-only when nothing changed); "
             "wait for the delivery or rerun the export, then rerun this interval."
         )
+    checks = {}
     for e, files in plans:
-        if e.file_format == "csv":
-            for f in files:
-                _check_csv_header(e, f, landing)
+        for f in files:
+            try:
+                checks[f] = inspect_file(e, f, str(f.relative_to(landing)))
+            except DeliveryError as err:
+                raise ExtractError(f"source {source}: {err}") from err
+            if checks[f].extra_columns:
+                log.warning(
+                    "%s: file %s has column(s) %s that docs/sources.md does not list (schema "
+                    "drift); they are not loaded",
+                    e.qualified,
+                    f.relative_to(landing),
+                    ", ".join(checks[f].extra_columns),
+                )
 
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     results = []
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema if not exists raw")
+        con.execute("create schema if not exists quarantine")
         _create_load_log(con)
         con.execute("begin transaction")
         try:
             for e, files in plans:
-                results.append(_load_entity(con, e, files, landing, days, start, end, loaded_at))
+                results.append(
+                    _load_entity(con, e, files, checks, landing, days, start, end, loaded_at)
+                )
+                pause_point(f"extract:{e.qualified}")
             con.execute("commit")
-        except duckdb.Error as err:
+        except (duckdb.Error, ExtractError) as err:
             con.execute("rollback")
+            if isinstance(err, ExtractError):
+                raise
             raise ExtractError(f"source {source}: load failed, nothing was changed: {err}") from err
     for r in results:
         log.info("loaded %s: %d rows from %d files", r.entity, r.rows, r.files)
     return results
+
+
+def pause_point(name: str) -> None:
+    """Test seam for crash tests: stop here when ``LEADSCORE_PAUSE_AT`` names this point.
+
+    The process touches ``LEADSCORE_PAUSE_FILE`` and waits (at most a minute), so a test can kill
+    it with SIGKILL at a known place. Without the variables this does nothing.
+    """
+    if os.environ.get("LEADSCORE_PAUSE_AT") != name:
+        return
+    marker = Path(os.environ["LEADSCORE_PAUSE_FILE"])
+    marker.write_text(name)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _as_utc(value: date | datetime) -> datetime:
@@ -111,52 +145,29 @@ def _as_utc(value: date | datetime) -> datetime:
     return datetime.combine(value, datetime.min.time(), UTC)
 
 
-def _check_csv_header(entity: Entity, path: Path, landing: Path) -> None:
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), None)
-    except UnicodeDecodeError as err:
-        raise ExtractError(
-            f"{entity.qualified}: file {path.relative_to(landing)} is not UTF-8 "
-            f"(byte {err.start} of the header line); re-export it as UTF-8."
-        ) from err
-    if header is None:
-        raise ExtractError(
-            f"{entity.qualified}: file {path.relative_to(landing)} is empty (no header row); "
-            f"expected at least the header {','.join(entity.columns)}."
-        )
-    header = [h.strip() for h in header]
-    absent = [c for c in entity.columns if c not in header]
-    if absent:
-        raise ExtractError(
-            f"{entity.qualified}: file {path.relative_to(landing)} lacks column(s) "
-            f"{', '.join(absent)} (header has {', '.join(header)}); see docs/sources.md."
-        )
-    extra = [h for h in header if h not in entity.columns]
-    if extra:
-        log.warning(
-            "%s: file %s has extra column(s) %s; they are not loaded",
-            entity.qualified,
-            path.relative_to(landing),
-            ", ".join(extra),
-        )
-
-
 def _create_load_log(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
         create table if not exists raw.load_log (
             source varchar, entity varchar, source_file varchar, file_day date, row_count bigint,
-            loaded_at timestamptz, interval_start timestamptz, interval_end timestamptz
+            loaded_at timestamptz, interval_start timestamptz, interval_end timestamptz,
+            content_sha256 varchar, extra_columns varchar
         )
         """
     )
+    # warehouses created before these columns existed
+    for column in ("content_sha256", "extra_columns"):
+        con.execute(f"alter table raw.load_log add column if not exists {column} varchar")
 
 
 def _reader_sql(entity: Entity) -> str:
     """A DuckDB table function over the list bound to ``$files``, every column as text."""
     if entity.file_format == "csv":
-        return "read_csv($files, header = true, all_varchar = true, union_by_name = true)"
+        # the dialect is fixed (files were inspected strictly): the sniffer never guesses
+        return (
+            "read_csv($files, header = true, all_varchar = true, union_by_name = true, "
+            "delim = ',', quote = '\"', escape = '\"', strict_mode = true)"
+        )
     columns = ", ".join(f"'{c}': 'VARCHAR'" for c in entity.columns)
     return f"read_json($files, format = 'newline_delimited', columns = {{{columns}}})"
 
@@ -165,6 +176,7 @@ def _load_entity(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
     files: list[Path],
+    checks: dict[Path, FileCheck],
     landing: Path,
     days: list[date],
     start: datetime,
@@ -181,9 +193,16 @@ def _load_entity(
         """
     )
     con.execute(
-        f"delete from {entity.raw_table} where _file_day >= $first and _file_day <= $last",
-        {"first": days[0], "last": days[-1]},
+        f"create table if not exists {entity.quarantine_table} as "
+        f"select *, null::varchar as _reason, null::timestamptz as _quarantined_at "
+        f"from {entity.raw_table} limit 0"
     )
+    # a rerun replaces the interval: its raw rows and the rows the raw gate quarantined from it
+    for table in (entity.raw_table, entity.quarantine_table):
+        con.execute(
+            f"delete from {table} where _file_day >= $first and _file_day <= $last",
+            {"first": days[0], "last": days[-1]},
+        )
     selected = ", ".join(f'"{c}"' for c in entity.columns)
     prefix_len = len(str(landing)) + 2  # strip "<landing>/" so paths read crm/contacts/<day>.csv
     # row_number() over () follows scan order (insertion order is preserved), so subtracting each
@@ -219,10 +238,48 @@ def _load_entity(
         {"s": entity.source, "e": entity.name, "first": days[0], "last": days[-1]},
     )
     con.executemany(
-        "insert into raw.load_log values (?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into raw.load_log (source, entity, source_file, file_day, row_count, loaded_at, "
+        "interval_start, interval_end, content_sha256, extra_columns) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (entity.source, entity.name, rel, day, counts.get(rel, 0), loaded_at, start, end)
-            for rel, day in zip(relative, days, strict=True)
+            (
+                entity.source,
+                entity.name,
+                rel,
+                day,
+                counts.get(rel, 0),
+                loaded_at,
+                start,
+                end,
+                checks[f].sha256,
+                ",".join(checks[f].extra_columns) or None,
+            )
+            for f, rel, day in zip(files, relative, days, strict=True)
         ],
     )
+    _reject_repeated_delivery(con, entity)
     return EntityLoad(entity.qualified, len(files), sum(counts.values()))
+
+
+def _reject_repeated_delivery(con: duckdb.DuckDBPyConnection, entity: Entity) -> None:
+    """The same non-empty export under two days' names: a re-sent file, not that day's data."""
+    repeated = con.execute(
+        """
+        select a.source_file, b.source_file, b.loaded_at
+        from raw.load_log as a
+        inner join raw.load_log as b
+            on a.source = b.source and a.entity = b.entity
+            and a.content_sha256 = b.content_sha256 and a.file_day > b.file_day
+        where a.source = $s and a.entity = $e and a.row_count > 0
+        order by a.file_day
+        limit 1
+        """,
+        {"s": entity.source, "e": entity.name},
+    ).fetchone()
+    if repeated:
+        later, earlier, loaded = repeated
+        raise ExtractError(
+            f"{entity.qualified}: file {later} is byte for byte the file {earlier} "
+            f"(loaded {loaded:%Y-%m-%d %H:%M} UTC): the same export was delivered twice. "
+            "Nothing was loaded; replace it with that day's export and rerun the interval."
+        )

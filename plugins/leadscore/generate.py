@@ -640,7 +640,7 @@ def _customers(rng, w, comp, cont, health, first_start, days, start) -> None:
                         amount,
                         int(d),
                         due,
-                        None if (unpaid or void) else paid,
+                        None,  # known once paid: the "paid" version below carries it
                         "void" if void else "open",
                         int(d),
                     )

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 WRITER_POOL = "duckdb_writer"
 #: dbt layers, in build order, when dbt runs as one task per layer.
 DBT_LAYERS = ("seeds", "staging", "intermediate", "marts")
-#: Published score tables, as Airflow assets other DAGs can be scheduled on.
+#: Published score tables, as Airflow assets other DAGs can be scheduled on (in the serving copy).
 SCORE_TABLES = (
     "fit_scores",
     "engagement_scores",
@@ -71,20 +71,31 @@ def run_raw_gate(
         report = raw_gate(interval_days(data_interval_start, data_interval_end))
     except GateFailed as err:
         raise AirflowFailException(str(err)) from err
-    return report.tables
+    return {"checked": report.tables, "quarantined": report.quarantined}
 
 
-def run_score_gate(data_interval_end: datetime | None = None) -> dict:
-    """Task: validate the marts for the run's score date."""
+def run_score_gate(
+    data_interval_end: datetime | None = None, params: dict[str, Any] | None = None
+) -> dict:
+    """Task: validate the marts for the run's score date (drift against the last publish)."""
     from airflow.exceptions import AirflowFailException
 
     from leadscore.quality import GateFailed, score_gate
 
+    accept_drift = bool((params or {}).get("accept_drift", False))
     try:
-        report = score_gate(interval_score_date(data_interval_end))
+        report = score_gate(interval_score_date(data_interval_end), accept_drift=accept_drift)
     except GateFailed as err:
         raise AirflowFailException(str(err)) from err
     return report.tables
+
+
+def run_publish(data_interval_end: datetime | None = None, run_id: str | None = None) -> dict:
+    """Task: copy the checked marts to the serving file and swap it in (write-audit-publish)."""
+    from leadscore.publish import publish
+
+    report = publish(interval_score_date(data_interval_end), run_id=run_id)
+    return {"path": str(report.path), "tables": report.tables}
 
 
 # --- dbt through astronomer-cosmos -------------------------------------------------------------

@@ -2,18 +2,29 @@
 
 GX's SQL data source cannot evaluate expectations on DuckDB, so each table is read through a
 read-only DuckDB connection into a DataFrame and validated by the committed checkpoint of its
-suite (``expectations/gx``). A failed gate raises :class:`GateFailed` whose message names the
-table, the column, how many rows failed and where (file and row for raw data, keys for marts).
+suite (``expectations/gx``) with bounds from ``expectations/gates.yml``.
+
+Raw gate: a failed table-level expectation (columns, empty delivery, duplicate keys, outliers,
+unknown companies) fails the run. Rows failing a row-level expectation (missing or malformed
+values, values outside their allowed set, timestamps outside the interval) are moved to
+``quarantine.<source>__<entity>`` with the reason, as long as they are few
+(``quarantine_max_share``); otherwise the run fails and nothing moves.
+
+Score gate: ranges, one row per entity, stages and tiers consistent with thresholds, and drift
+against the last publish. Every failure names the table, the column, how many rows and where
+(file and row for raw data, keys for marts). Data Docs are rendered once per gate.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import math
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +32,28 @@ import duckdb
 import pandas as pd
 import yaml
 
-from leadscore import config
+from leadscore import config, quality_config
+from leadscore.quality_config import GateConfig
 from leadscore.quality_suites import (
+    COMPANY_KNOWN_COLUMN,
+    DRIFT_MEAN_COLUMNS,
     FILE_DAY_COLUMN,
     MART_KEYS,
+    NUMBER_SUFFIX,
+    ON_FAILURE,
+    QUARANTINE,
     RECORD_DAY_COLUMN,
+    STAGE_SHARE_COLUMNS,
+    TIME_SUFFIX,
     all_raw_suites,
     all_score_suites,
+    has_company,
+    numeric_columns,
+    past_columns,
     raw_suite_name,
     score_suite_name,
 )
-from leadscore.sources import ENTITIES, Entity
+from leadscore.sources import ENTITIES, Entity, entity
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +61,9 @@ DATASOURCE = "warehouse_frames"
 BATCH_DEFINITION = "whole_frame"
 #: How many failing rows a message shows.
 EXAMPLES_SHOWN = 3
+#: Validation results older than this are deleted before Data Docs are rendered, so rendering
+#: cost stays flat however long the pipeline runs.
+DATA_DOCS_KEEP_DAYS = 30
 
 
 class GateFailed(RuntimeError):
@@ -50,11 +75,23 @@ class GateReport:
     gate: str
     tables: dict[str, int] = field(default_factory=dict)  # table -> rows checked
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    quarantined: dict[str, int] = field(default_factory=dict)  # table -> rows moved
     data_docs: str | None = None
 
     @property
     def success(self) -> bool:
         return not self.failures
+
+
+@dataclass
+class Finding:
+    """One failed expectation: what it says, and the frame rows that broke it (row-level)."""
+
+    description: str
+    message: str
+    quarantine: bool
+    rows: list[int] = field(default_factory=list)
 
 
 def _context(root: Path | None = None):
@@ -67,7 +104,6 @@ def _context(root: Path | None = None):
 def write_expectations(root: Path | None = None) -> list[str]:
     """(Re)write data source, suites, validation definitions and checkpoints into the context."""
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
 
     context = _context(root)
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
@@ -89,41 +125,43 @@ def write_expectations(root: Path | None = None) -> list[str]:
             validation = context.validation_definitions.add_or_update(
                 gx.ValidationDefinition(name=suite.name, data=batch, suite=suite)
             )
+            # No actions: the gate renders Data Docs once for all its results (per checkpoint
+            # it would re-render the index every time). COMPLETE lists every failing row, which
+            # the raw gate needs to quarantine exactly those rows.
             context.checkpoints.add_or_update(
                 gx.Checkpoint(
                     name=f"{gate}__{suite.name}",
                     validation_definitions=[validation],
-                    actions=[UpdateDataDocsAction(name="update_data_docs")],
-                    result_format={"result_format": "SUMMARY"},
+                    actions=[],
+                    result_format={"result_format": "COMPLETE"},
                 )
             )
             names.append(suite.name)
     return names
 
 
-def _run_checkpoint(
+def _validate(
     context: Any,
     suite_name: str,
     gate: str,
     frame: pd.DataFrame,
     parameters: dict[str, Any],
-) -> list[str]:
+    identifiers: list[Any],
+) -> list[Finding]:
     checkpoint = context.checkpoints.get(f"{gate}__{suite_name}")
     result = checkpoint.run(
-        batch_parameters={"dataframe": frame},
-        expectation_parameters=parameters,
+        batch_parameters={"dataframe": frame}, expectation_parameters=parameters
     )
-    failures = []
-    for run_result in result.run_results.values():
+    findings = []
+    for identifier, run_result in result.run_results.items():
+        identifiers.append(identifier)
         for r in run_result.results:
             if not r.success:
-                failures.append(_describe(r, frame))
-    return failures
+                findings.append(_finding(r, frame, parameters))
+    return findings
 
 
-def _describe(r: Any, frame: pd.DataFrame) -> str:
-    cfg = r.expectation_config
-    kwargs = cfg.kwargs
+def _column_of(kwargs: dict[str, Any]) -> str:
     column = (
         kwargs.get("column")
         or ", ".join(kwargs.get("column_list") or [])
@@ -133,30 +171,57 @@ def _describe(r: Any, frame: pd.DataFrame) -> str:
             else "-"
         )
     )
+    for suffix in (NUMBER_SUFFIX, TIME_SUFFIX):
+        column = column.removesuffix(suffix)
+    return "company_id" if column == COMPANY_KNOWN_COLUMN else column
+
+
+def _finding(r: Any, frame: pd.DataFrame, parameters: dict[str, Any]) -> Finding:
+    cfg = r.expectation_config
+    column = _column_of(cfg.kwargs)
+    subject = f"column {column}" if column != "-" else "table"
+    what = cfg.description or cfg.type
+    quarantine = (cfg.meta or {}).get(ON_FAILURE) == QUARANTINE
     result = r.result or {}
     if r.exception_info and r.exception_info.get("raised_exception"):
-        return (
-            f"column {column}: could not be checked ({cfg.type}): "
+        message = (
+            f"{subject}: could not be checked ({cfg.type}): "
             f"{r.exception_info.get('exception_message')}"
         )
+        return Finding(what, message, quarantine=False)
     count = result.get("unexpected_count")
     total = result.get("element_count", len(frame))
-    what = cfg.description or cfg.type
     if count is None:
         observed = result.get("observed_value")
-        return f"column {column}: {what} failed (observed {observed!r})"
-    examples = result.get("partial_unexpected_index_list") or []
-    shown = []
-    for ex in examples[:EXAMPLES_SHOWN]:
-        if isinstance(ex, dict):
-            where = ", ".join(f"{k}={v}" for k, v in ex.items())
-        else:
-            where = _where(frame, ex)
-        shown.append(where)
+        if isinstance(observed, float):  # numpy floats too
+            observed = round(float(observed), 4)
+        bounds = _bounds(cfg.kwargs, parameters)
+        message = f"{subject}: '{what}' failed: observed {observed}{bounds} ({cfg.type})"
+        return Finding(what, message, quarantine=False)
+    rows = [int(i) for i in (result.get("unexpected_index_list") or [])]
+    shown = [_where(frame, i) for i in rows[:EXAMPLES_SHOWN]]
     if not shown:
         shown = [repr(v) for v in (result.get("partial_unexpected_list") or [])[:EXAMPLES_SHOWN]]
+    values = result.get("partial_unexpected_list") or []
+    sample = f" (values {', '.join(repr(v) for v in values[:EXAMPLES_SHOWN])})" if values else ""
     suffix = f"; e.g. {' | '.join(shown)}" if shown else ""
-    return f"column {column}: {count} of {total} rows fail '{what}' ({cfg.type}){suffix}"
+    message = f"{subject}: {count} of {total} rows fail '{what}' ({cfg.type}){sample}{suffix}"
+    return Finding(what, message, quarantine=quarantine, rows=rows)
+
+
+def _bounds(kwargs: dict[str, Any], parameters: dict[str, Any]) -> str:
+    def value(bound: Any) -> Any:
+        if isinstance(bound, dict) and "$PARAMETER" in bound:
+            bound = parameters.get(bound["$PARAMETER"])
+        return round(bound, 4) if isinstance(bound, float) else bound
+
+    low, high = value(kwargs.get("min_value")), value(kwargs.get("max_value"))
+    parts = []
+    if low is not None and low != -math.inf:
+        parts.append(f">= {low}")
+    if high is not None and high != math.inf:
+        parts.append(f"<= {high}")
+    return f", expected {' and '.join(parts)}" if parts else ""
 
 
 def _where(frame: pd.DataFrame, index: Any) -> str:
@@ -175,44 +240,191 @@ def _read(warehouse: Path, sql: str, params: dict[str, Any] | None = None) -> pd
         return con.execute(sql, params or {}).df()
 
 
+# --- raw gate -----------------------------------------------------------------------------------
+
+
 def raw_gate(
     days: Iterable[date],
     *,
     sources: Iterable[str] | None = None,
     warehouse: Path | None = None,
     expectations: Path | None = None,
+    gates: GateConfig | None = None,
 ) -> GateReport:
-    """Validate every entity's rows delivered for ``days``; raise GateFailed on any failure."""
+    """Validate every entity's rows delivered for ``days``; quarantine or raise GateFailed."""
     days = sorted(days)
     warehouse = warehouse or config.warehouse_path()
+    gates = gates or quality_config.load()
     wanted = set(sources) if sources else None
+    interval_end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time())
     context = _context(expectations)
     report = GateReport(gate="raw")
-    for entity in ENTITIES:
-        if wanted and entity.source not in wanted:
+    identifiers: list[Any] = []
+    to_quarantine: dict[str, tuple[Entity, pd.DataFrame]] = {}
+    span = f"{days[0]}..{days[-1]}"
+    for e in ENTITIES:
+        if wanted and e.source not in wanted:
             continue
-        frame = _read_raw(warehouse, entity, days[0], days[-1])
-        report.tables[entity.raw_table] = len(frame)
-        for failure in _run_checkpoint(context, raw_suite_name(entity), "raw_gate", frame, {}):
+        frame = _read_raw(warehouse, e, days[0], days[-1])
+        report.tables[e.raw_table] = len(frame)
+        parameters = _raw_parameters(e, gates, interval_end, files=len(days))
+        findings = _validate(context, raw_suite_name(e), "raw_gate", frame, parameters, identifiers)
+        where = f"{e.raw_table} ({e.qualified}, {span})"
+        report.failures += [f"{where}: {f.message}" for f in findings if not f.quarantine]
+        row_findings = [f for f in findings if f.quarantine]
+        if not row_findings:
+            continue
+        bad = _reasons(row_findings)
+        share = len(bad) / len(frame)
+        if share > gates.quarantine_max_share:
             report.failures.append(
-                f"{entity.raw_table} ({entity.qualified}, {days[0]}..{days[-1]}): {failure}"
+                f"{where}: {len(bad)} of {len(frame)} rows ({share:.1%}) fail row checks, more "
+                f"than quarantine_max_share {gates.quarantine_max_share:.1%}, so nothing was "
+                "quarantined and the run stops:\n    "
+                + "\n    ".join(f.message for f in row_findings)
             )
-    return _finish(report, context, f"raw gate for {days[0]}..{days[-1]}")
+        else:
+            rows = frame.loc[sorted(bad)]
+            to_quarantine[e.raw_table] = (e, rows.assign(_reason=[bad[i] for i in rows.index]))
+            report.warnings += [f"{where}: quarantined: {f.message}" for f in row_findings]
+    report.warnings += _schema_drift(warehouse, days, wanted)
+    _check_freshness(warehouse, days, gates, wanted, report)
+    _render_docs(context, identifiers, report)
+    if not report.failures:
+        for table, (e, rows) in to_quarantine.items():
+            report.quarantined[table] = _quarantine(warehouse, e, rows)
+    return _finish(report, f"raw gate for {span}")
 
 
-def _read_raw(warehouse: Path, entity: Entity, first: date, last: date) -> pd.DataFrame:
+def _raw_parameters(
+    e: Entity, gates: GateConfig, interval_end: datetime, files: int
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "min_rows": gates.min_rows_per_file.get(e.qualified, 0) * files,
+        "known_company_min_share": gates.known_company_min_share,
+        "interval_end": pd.Timestamp(interval_end),
+    }
+    for column in numeric_columns(e):
+        params[f"max__{column}"] = gates.max_value(e.qualified, column)
+    return params
+
+
+def _read_raw(warehouse: Path, e: Entity, first: date, last: date) -> pd.DataFrame:
+    typed = [f'try_cast("{c}" as double) as "{c}{NUMBER_SUFFIX}"' for c in numeric_columns(e)]
+    typed += [f'{_timestamp(c)} as "{c}{TIME_SUFFIX}"' for c in past_columns(e)]
+    known = ""
+    if has_company(e):
+        typed.append(f"known.company_id is not null as {COMPANY_KNOWN_COLUMN}")
+        known = (
+            "left join (select distinct company_id from raw.crm__companies) as known "
+            "on delivered.company_id = known.company_id"
+        )
+    extra = "".join(f", {t}" for t in typed)
     return _read(
         warehouse,
         f"""
-        select *,
-            left("{entity.day_column}", 10) as {RECORD_DAY_COLUMN},
-            cast(_file_day as varchar) as {FILE_DAY_COLUMN}
-        from {entity.raw_table}
-        where _file_day between $first and $last
-        order by _source_file, _row_number
+        select delivered.*,
+            left(delivered."{e.day_column}", 10) as {RECORD_DAY_COLUMN},
+            cast(delivered._file_day as varchar) as {FILE_DAY_COLUMN}
+            {extra}
+        from {e.raw_table} as delivered
+        {known}
+        where delivered._file_day between $first and $last
+        order by delivered._source_file, delivered._row_number
         """,
         {"first": first, "last": last},
+    ).reset_index(drop=True)
+
+
+def _timestamp(column: str) -> str:
+    """SQL: a delivered ISO 8601 text (timestamp or date) as a timestamp, null when malformed."""
+    return f"try_cast(replace(replace(\"{column}\", 'T', ' '), 'Z', '') as timestamp)"
+
+
+def _reasons(findings: list[Finding]) -> dict[int, str]:
+    """Frame row -> every row-level check it fails, joined."""
+    reasons: dict[int, list[str]] = {}
+    for f in findings:
+        for row in f.rows:
+            reasons.setdefault(row, []).append(f.description)
+    return {row: "; ".join(r) for row, r in reasons.items()}
+
+
+def _quarantine(warehouse: Path, e: Entity, rows: pd.DataFrame) -> int:
+    """Move ``rows`` from the raw table to its quarantine table, with their reasons, atomically."""
+    columns = [*e.columns, "_source_file", "_row_number", "_file_day", "_loaded_at"]
+    columns += ["_interval_start", "_interval_end"]
+    moved = rows[[*columns, "_reason"]].copy()
+    selected = ", ".join(f'"{c}"' for c in columns)
+    with duckdb.connect(str(warehouse)) as con:
+        con.register("moved", moved)
+        con.execute("begin transaction")
+        con.execute(
+            f"""insert into {e.quarantine_table} ({selected}, _reason, _quarantined_at)
+            select {selected}, _reason, now() from moved"""
+        )
+        con.execute(
+            f"""delete from {e.raw_table} as r using moved as m
+            where r._source_file = m._source_file and r._row_number = m._row_number"""
+        )
+        con.execute("commit")
+    log.warning("quarantined %d rows of %s into %s", len(moved), e.qualified, e.quarantine_table)
+    return len(moved)
+
+
+def _schema_drift(warehouse: Path, days: list[date], wanted: set[str] | None) -> list[str]:
+    drift = _read(
+        warehouse,
+        """select source, entity, source_file, extra_columns from raw.load_log
+        where file_day between $first and $last and extra_columns is not null
+        order by source_file""",
+        {"first": days[0], "last": days[-1]},
     )
+    return [
+        f"schema drift: {r.source}/{r.entity} file {r.source_file} has column(s) "
+        f"{r.extra_columns} that docs/sources.md does not list; they were not loaded"
+        for r in drift.itertuples()
+        if not wanted or r.source in wanted
+    ]
+
+
+def _check_freshness(
+    warehouse: Path,
+    days: list[date],
+    gates: GateConfig,
+    wanted: set[str] | None,
+    report: GateReport,
+) -> None:
+    interval_end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time())
+    for source, rule in gates.freshness.items():
+        if wanted and source not in wanted:
+            continue
+        e = entity(rule.entity)
+        newest = _read(
+            warehouse,
+            f"""select max({_timestamp(e.day_column)}) as newest
+            from {e.raw_table} where _file_day <= $last""",
+            {"last": days[-1]},
+        ).newest.iloc[0]
+        age = math.inf if pd.isna(newest) else (interval_end - newest).total_seconds() / 86400
+        shown = "never" if pd.isna(newest) else f"{newest:%Y-%m-%d %H:%M}"
+        message = (
+            f"source {source} is stale: its newest {e.qualified} record ({shown}) is "
+            f"{age:.1f} days before the end of the interval"
+        )
+        if age > rule.error_after_days:
+            message += f", more than error_after_days {rule.error_after_days:g}"
+            if gates.freshness_on_error == "fail":
+                report.failures.append(message + "; is its export still running?")
+            else:
+                report.warnings.append(message)
+        elif age > rule.warn_after_days:
+            report.warnings.append(
+                message + f", more than warn_after_days {rule.warn_after_days:g}"
+            )
+
+
+# --- score gate ---------------------------------------------------------------------------------
 
 
 def score_gate_parameters(score_date: date, dbt_project: Path | None = None) -> dict[str, Any]:
@@ -233,43 +445,133 @@ def score_gate_parameters(score_date: date, dbt_project: Path | None = None) -> 
     return params
 
 
+def published_stats(serving: Path | None = None) -> dict[str, dict[str, float]] | None:
+    """Row counts and the means drift follows, per mart, of the last publish (None: none yet)."""
+    serving = serving or config.serving_dir() / "scores.duckdb"
+    if not serving.exists():
+        return None
+    stats: dict[str, dict[str, float]] = {}
+    with duckdb.connect(str(serving), read_only=True) as con:
+        present = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+        for mart in MART_KEYS:
+            if mart not in present:
+                continue
+            frame = _mart_frame(con.execute(f"select * from marts.{mart}").df(), mart)
+            stats[mart] = {"rows": float(len(frame))}
+            for column in _drift_columns(mart):
+                stats[mart][column] = float(frame[column].mean()) if len(frame) else math.nan
+    return stats
+
+
+def _drift_columns(mart: str) -> list[str]:
+    columns = list(STAGE_SHARE_COLUMNS) if mart == "lead_scores" else []
+    return columns + ([DRIFT_MEAN_COLUMNS[mart]] if mart in DRIFT_MEAN_COLUMNS else [])
+
+
+def _drift_parameters(
+    mart: str, previous: dict[str, dict[str, float]] | None, gates: GateConfig
+) -> dict[str, Any]:
+    last = (previous or {}).get(mart)
+    # None leaves a bound open (GX rejects infinities in some expectations)
+    params: dict[str, Any] = {"drift_rows_min": None, "drift_rows_max": None}
+    for column in _drift_columns(mart):
+        params[f"drift_{column}_min"], params[f"drift_{column}_max"] = None, None
+    if not last:
+        return params
+    change = gates.max_row_count_change
+    params["drift_rows_min"] = math.floor(last["rows"] * (1 - change))
+    params["drift_rows_max"] = math.ceil(last["rows"] * (1 + change))
+    for column in _drift_columns(mart):
+        if math.isnan(last[column]):
+            continue
+        bound = (
+            gates.max_stage_share_change
+            if column in STAGE_SHARE_COLUMNS
+            else gates.max_mean_score_change
+        )
+        params[f"drift_{column}_min"] = last[column] - bound
+        params[f"drift_{column}_max"] = last[column] + bound
+    return params
+
+
+def _mart_frame(frame: pd.DataFrame, mart: str) -> pd.DataFrame:
+    if "score_date" in frame.columns:
+        frame = frame.assign(score_date=frame.score_date.astype(str).str[:10])
+    if mart == "lead_scores":
+        for column, stage in STAGE_SHARE_COLUMNS.items():
+            frame[column] = (frame.lifecycle_stage == stage).astype(float)
+    return frame
+
+
 def score_gate(
     score_date: date,
     *,
     warehouse: Path | None = None,
     expectations: Path | None = None,
     dbt_project: Path | None = None,
+    serving: Path | None = None,
+    gates: GateConfig | None = None,
+    accept_drift: bool = False,
 ) -> GateReport:
-    """Validate the marts for ``score_date``; raise GateFailed on any failure."""
+    """Validate the marts for ``score_date``; raise GateFailed on any failure.
+
+    ``accept_drift`` skips the comparison with the last publish, for the run after an intended
+    rule change (a new threshold moves many contacts at once).
+    """
     warehouse = warehouse or config.warehouse_path()
+    gates = gates or quality_config.load()
     context = _context(expectations)
     parameters = score_gate_parameters(score_date, dbt_project)
+    previous = None if accept_drift else published_stats(serving)
+    if accept_drift:
+        log.warning("score gate: drift against the last publish is not checked (accept_drift)")
     report = GateReport(gate="score")
+    identifiers: list[Any] = []
     for mart in MART_KEYS:
-        frame = _read(
-            warehouse,
-            f"select * replace (cast(score_date as varchar) as score_date) from marts.{mart}",
-        )
+        frame = _mart_frame(_read(warehouse, f"select * from marts.{mart}"), mart)
         report.tables[f"marts.{mart}"] = len(frame)
-        for failure in _run_checkpoint(
-            context, score_suite_name(mart), "score_gate", frame, parameters
-        ):
-            report.failures.append(f"marts.{mart}: {failure}")
-    return _finish(report, context, f"score gate for {score_date}")
+        mart_parameters = {**parameters, **_drift_parameters(mart, previous, gates)}
+        findings = _validate(
+            context, score_suite_name(mart), "score_gate", frame, mart_parameters, identifiers
+        )
+        report.failures += [f"marts.{mart}: {f.message}" for f in findings]
+    _render_docs(context, identifiers, report)
+    return _finish(report, f"score gate for {score_date}")
 
 
-def _finish(report: GateReport, context: Any, what: str) -> GateReport:
+# --- reporting ----------------------------------------------------------------------------------
+
+
+def _render_docs(context: Any, identifiers: list[Any], report: GateReport) -> None:
+    """Render this gate's validation results into the Data Docs site (pruned to recent runs)."""
     try:
-        sites = context.get_docs_sites_urls()
-        report.data_docs = sites[0]["site_url"] if sites else None
+        _prune_validations(Path(context.root_directory))
+        sites = context.build_data_docs(resource_identifiers=identifiers)
+        if sites:
+            report.data_docs = next(iter(sites.values()))
     except Exception as err:  # data docs are a convenience; never fail a gate on them
-        log.warning("could not locate GX data docs: %s", err)
+        log.warning("could not render GX data docs: %s", err)
+
+
+def _prune_validations(root: Path) -> None:
+    folder = root / "uncommitted" / "validations"
+    if not folder.exists():
+        return
+    cutoff = time.time() - DATA_DOCS_KEEP_DAYS * 86400
+    for path in folder.rglob("*.json"):
+        if path.stat().st_mtime < cutoff:
+            path.unlink()
+
+
+def _finish(report: GateReport, what: str) -> GateReport:
     if report.data_docs:
-        log.info("GX data docs for the %s: %s", what, report.data_docs)
+        log.warning("GX data docs for the %s: %s", what, report.data_docs)
+    for warning in report.warnings:
+        log.warning("%s: %s", what, warning)
     checked = ", ".join(f"{t} ({n} rows)" for t, n in report.tables.items())
     if report.failures:
         message = (
-            f"{what} failed: {len(report.failures)} expectation(s) not met.\n  - "
+            f"{what} failed: {len(report.failures)} check(s) not met.\n  - "
             + "\n  - ".join(report.failures)
             + (f"\nData docs: {report.data_docs}" if report.data_docs else "")
         )

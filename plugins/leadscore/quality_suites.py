@@ -82,10 +82,24 @@ ALLOWED_VALUES: dict[tuple[str, str], list[str]] = {
     ],
 }
 
-#: Column the raw gate adds when it reads an interval: the record's own day (first 10 characters
-#: of the entity's day column), compared with the day of the file it came in.
+#: Columns the raw gate adds when it reads an interval: the record's own day (first 10 characters
+#: of the entity's day column) next to the day of the file it came in, and whether the record's
+#: company_id names a company the CRM delivered.
 RECORD_DAY_COLUMN = "_record_day"
 FILE_DAY_COLUMN = "_file_day_text"
+COMPANY_KNOWN_COLUMN = "_company_known"
+#: Typed copies the raw gate adds for range checks: ``<column>__number`` and ``<column>__time``.
+NUMBER_SUFFIX = "__number"
+TIME_SUFFIX = "__time"
+#: Date and timestamp columns that record something that already happened, so they cannot lie
+#: after the end of the interval they were delivered in (close_date, due_date, end_date can).
+PAST_COLUMNS = (TIMESTAMP_COLUMNS | {"issued_date", "paid_date", "usage_date"}) - {"close_date"}
+
+#: What a failed expectation does, in its ``meta``: ``quarantine`` moves the failing rows aside
+#: (up to ``quarantine_max_share`` of the rows), ``fail`` stops the run.
+ON_FAILURE = "on_failure"
+QUARANTINE = "quarantine"
+FAIL = "fail"
 
 #: The marts the score gate checks, with the key that identifies a row in messages.
 MART_KEYS: dict[str, list[str]] = {
@@ -95,6 +109,11 @@ MART_KEYS: dict[str, list[str]] = {
     "lead_scores": ["contact_id"],
     "account_scores": ["account_id"],
 }
+#: Columns the score gate adds to lead_scores: 1 where the contact is in that stage (their means
+#: are the stage shares the drift check compares with the last publish).
+STAGE_SHARE_COLUMNS = {"_is_mql": "MQL", "_is_sql": "SQL", "_is_customer": "customer"}
+#: The mean score each mart's drift check follows.
+DRIFT_MEAN_COLUMNS = {"lead_scores": "lead_score", "account_scores": "account_score"}
 
 
 def raw_suite_name(entity: Entity) -> str:
@@ -105,42 +124,124 @@ def score_suite_name(mart: str) -> str:
     return f"marts__{mart}"
 
 
+def numeric_columns(entity: Entity) -> list[str]:
+    return [c for c in entity.columns if c in INTEGER_COLUMNS | AMOUNT_COLUMNS]
+
+
+def past_columns(entity: Entity) -> list[str]:
+    return [c for c in entity.columns if c in PAST_COLUMNS]
+
+
+def has_company(entity: Entity) -> bool:
+    return entity.qualified != "crm/companies" and "company_id" in entity.columns
+
+
+def _row(expectation: gxe.Expectation) -> gxe.Expectation:
+    """Mark a row-level expectation: its failing rows may be quarantined."""
+    expectation.meta = {**(expectation.meta or {}), ON_FAILURE: QUARANTINE}
+    return expectation
+
+
+def _table(expectation: gxe.Expectation) -> gxe.Expectation:
+    expectation.meta = {**(expectation.meta or {}), ON_FAILURE: FAIL}
+    return expectation
+
+
 def raw_suite(entity: Entity) -> gx.ExpectationSuite:
-    """Expectations on one entity's delivered rows for an interval."""
+    """Expectations on one entity's delivered rows for an interval.
+
+    Table-level expectations fail the run; row-level ones quarantine their rows while few fail.
+    Bounds are parameters (``min_rows``, ``known_company_min_share``, ``max__<column>``,
+    ``interval_end``) the gate fills from ``expectations/gates.yml`` and the run's interval.
+    """
     q = entity.qualified
     suite = gx.ExpectationSuite(name=raw_suite_name(entity), meta={"gate": "raw", "entity": q})
-    suite.add_expectation(
-        gxe.ExpectTableColumnsToMatchSet(
-            column_set=[
-                *entity.columns,
-                *LOAD_METADATA_COLUMNS,
-                RECORD_DAY_COLUMN,
-                FILE_DAY_COLUMN,
-            ],
-            exact_match=True,
-            description=f"{q}: the delivered columns are the documented ones (docs/sources.md)",
+    added = [
+        *[c + NUMBER_SUFFIX for c in numeric_columns(entity)],
+        *[c + TIME_SUFFIX for c in past_columns(entity)],
+        *([COMPANY_KNOWN_COLUMN] if has_company(entity) else []),
+    ]
+    checks: list[gxe.Expectation] = [
+        _table(
+            gxe.ExpectTableColumnsToMatchSet(
+                column_set=[
+                    *entity.columns,
+                    *LOAD_METADATA_COLUMNS,
+                    RECORD_DAY_COLUMN,
+                    FILE_DAY_COLUMN,
+                    *added,
+                ],
+                exact_match=True,
+                description=f"{q}: the delivered columns are the documented ones (docs/sources.md)",
+            )
+        ),
+        _table(
+            gxe.ExpectTableRowCountToBeBetween(
+                min_value={"$PARAMETER": "min_rows"},
+                description=f"{q}: the files that arrived are not empty (min_rows_per_file)",
+            )
+        ),
+        _table(
+            gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=[*entity.keys, "_file_day"],
+                description=f"{q}: a key appears at most once per day file",
+            )
+        ),
+        _row(
+            gxe.ExpectColumnPairValuesToBeEqual(
+                column_A=RECORD_DAY_COLUMN,
+                column_B=FILE_DAY_COLUMN,
+                description=f"{q}: {entity.day_column} falls on the day of the file it came in",
+            )
+        ),
+    ]
+    for column in entity.required:
+        what = "key" if column in entity.keys else "required"
+        checks.append(
+            _row(
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column=column, description=f"{q}: {what} {column} is set"
+                )
+            )
         )
-    )
-    for key in entity.keys:
-        suite.add_expectation(
-            gxe.ExpectColumnValuesToNotBeNull(column=key, description=f"{q}: key {key} is set")
-        )
-    suite.add_expectation(
-        gxe.ExpectCompoundColumnsToBeUnique(
-            column_list=[*entity.keys, "_file_day"],
-            description=f"{q}: a key appears at most once per day file",
-        )
-    )
-    suite.add_expectation(
-        gxe.ExpectColumnPairValuesToBeEqual(
-            column_A=RECORD_DAY_COLUMN,
-            column_B=FILE_DAY_COLUMN,
-            description=f"{q}: {entity.day_column} falls on the day of the file it came in",
-        )
-    )
     for column in entity.columns:
-        for expectation in _column_expectations(q, column):
-            suite.add_expectation(expectation)
+        checks += [_row(e) for e in _column_expectations(q, column)]
+    for column in numeric_columns(entity):
+        checks.append(
+            _table(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column + NUMBER_SUFFIX,
+                    max_value={"$PARAMETER": f"max__{column}"},
+                    description=f"{q}: {column} is at most its plausible maximum (max_values)",
+                )
+            )
+        )
+    for column in past_columns(entity):
+        checks.append(
+            _row(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column + TIME_SUFFIX,
+                    max_value={"$PARAMETER": "interval_end"},
+                    description=f"{q}: {column} is not after the end of the interval (future)",
+                )
+            )
+        )
+    if has_company(entity):
+        checks.append(
+            _table(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=COMPANY_KNOWN_COLUMN,
+                    value_set=[True],
+                    mostly={"$PARAMETER": "known_company_min_share"},
+                    description=(
+                        f"{q}: company_id names a company the CRM delivered (for at least "
+                        "known_company_min_share of the rows)"
+                    ),
+                )
+            )
+        )
+    for check in checks:
+        suite.add_expectation(check)
     return suite
 
 
@@ -259,9 +360,37 @@ def score_suite(mart: str) -> gx.ExpectationSuite:
             ("Evaluate", None, "tier_retain"),
         ):
             checks.append(_band("account_score", "tier", tier, low, high))
+    checks += _drift_checks(mart)
     for check in checks:
         suite.add_expectation(check)
     return suite
+
+
+def _drift_checks(mart: str) -> list[gxe.Expectation]:
+    """Against the last publish: bounds are parameters the gate computes from the serving copy."""
+    checks: list[gxe.Expectation] = [
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value={"$PARAMETER": "drift_rows_min"},
+            max_value={"$PARAMETER": "drift_rows_max"},
+            description=f"{mart}: row count within max_row_count_change of the last publish",
+        )
+    ]
+    means = dict.fromkeys(STAGE_SHARE_COLUMNS) if mart == "lead_scores" else {}
+    if mart in DRIFT_MEAN_COLUMNS:
+        means[DRIFT_MEAN_COLUMNS[mart]] = None
+    for column in means:
+        is_share = column in STAGE_SHARE_COLUMNS
+        bound = "max_stage_share_change" if is_share else "max_mean_score_change"
+        what = f"share of {STAGE_SHARE_COLUMNS[column]} contacts" if is_share else f"mean {column}"
+        checks.append(
+            gxe.ExpectColumnMeanToBeBetween(
+                column=column,
+                min_value={"$PARAMETER": f"drift_{column}_min"},
+                max_value={"$PARAMETER": f"drift_{column}_max"},
+                description=f"{mart}: {what} within {bound} of the last publish",
+            )
+        )
+    return checks
 
 
 def _band(

@@ -18,6 +18,8 @@ class Entity:
     columns: tuple[str, ...]
     keys: tuple[str, ...]
     day_column: str  # the timestamp/date column whose day decides the file
+    #: Columns that may be empty (docs/sources.md says "nullable"); every other one is required.
+    nullable: tuple[str, ...] = ()
 
     @property
     def qualified(self) -> str:
@@ -31,6 +33,15 @@ class Entity:
     @property
     def extension(self) -> str:
         return self.file_format
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """Columns every record must fill: the rest of the documented columns."""
+        return tuple(c for c in self.columns if c not in self.nullable)
+
+    @property
+    def quarantine_table(self) -> str:
+        return f"quarantine.{self.source}__{self.name}"
 
 
 #: Metadata columns every raw table carries after the delivered columns.
@@ -61,6 +72,7 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         ("company_id",),
         "updated_at",
+        ("industry", "employees", "annual_revenue", "country"),
     ),
     Entity(
         "crm",
@@ -80,6 +92,7 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         ("contact_id",),
         "updated_at",
+        ("job_title", "department", "lead_source"),
     ),
     Entity(
         "crm",
@@ -99,6 +112,7 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         ("deal_id",),
         "updated_at",
+        ("contact_id", "close_date"),
     ),
     Entity(
         "crm",
@@ -136,6 +150,7 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         ("invoice_id",),
         "updated_at",
+        ("paid_date",),
     ),
     Entity(
         "crm",
@@ -154,6 +169,7 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         ("ticket_id",),
         "updated_at",
+        ("contact_id", "satisfaction", "closed_at"),
     ),
     Entity(
         "crm",
@@ -170,6 +186,7 @@ ENTITIES: tuple[Entity, ...] = (
         ("response_id", "company_id", "contact_id", "score", "responded_at"),
         ("response_id",),
         "responded_at",
+        ("contact_id",),
     ),
     Entity(
         "email",
@@ -178,6 +195,7 @@ ENTITIES: tuple[Entity, ...] = (
         ("campaign_id", "name", "topic", "product_line", "subject", "sent_at"),
         ("campaign_id",),
         "sent_at",
+        ("product_line",),
     ),
     Entity(
         "email",
@@ -186,6 +204,7 @@ ENTITIES: tuple[Entity, ...] = (
         ("event_id", "event_type", "email", "campaign_id", "url", "occurred_at"),
         ("event_id",),
         "occurred_at",
+        ("url",),
     ),
     Entity(
         "web",
@@ -203,6 +222,7 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         ("event_id",),
         "occurred_at",
+        ("contact_id", "content_topic", "product_line"),
     ),
 )
 
