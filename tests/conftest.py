@@ -143,9 +143,7 @@ class World:
     def copy(self, dest: Path) -> World:
         """An independent copy (landing, warehouse, serving) a test may break."""
         shutil.copytree(self.root, dest, symlinks=True)
-        return World(
-            dest, dest / "landing", dest / self.warehouse.name, dest / self.serving.name
-        )
+        return World(dest, dest / "landing", dest / self.warehouse.name, dest / self.serving.name)
 
 
 @pytest.fixture(scope="session")

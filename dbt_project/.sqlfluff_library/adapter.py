@@ -13,10 +13,15 @@ def _type_double():
     return "double"
 
 
+def _points_type():
+    return "decimal(18, 6)"
+
+
 _MACROS = {
     "regexp_matches": _regexp_matches,
     "parse_utc_timestamp": _parse_utc_timestamp,
     "type_double": _type_double,
+    "points_type": _points_type,
 }
 
 

@@ -62,3 +62,16 @@
         order by {{ order_by }}, _loaded_at desc, _source_file desc, _row_number desc
     )
 {%- endmacro %}
+
+{#- Point in time: only what had been delivered by the score date (a raw row's file day), so
+    scoring a past date after later days were loaded gives what that day's run gave. -#}
+{% macro delivered_by_score_date() -%}
+    _file_day <= {{ score_date() }}
+{%- endmacro %}
+
+{#- Fixed-point type for points in rule ledgers: sums are exact and order-independent. -#}
+{% macro points_type() -%}
+    {{ return(adapter.dispatch('points_type', 'leadscore')()) }}
+{%- endmacro %}
+
+{% macro default__points_type() -%}decimal(18, 6){%- endmacro %}

@@ -31,13 +31,18 @@ weighted as (
         daily.activity_date,
         daily.event_count,
         rules.points * rules.stage_weight * daily.event_count as weighted_points,
-        case
-            when rules.decay = 'half_life'
-                then {{ half_life_decay(
-                    dbt.datediff('daily.activity_date', score_date(), 'day'), 'rules.half_life_days'
-                ) }}
-            else 1
-        end as decay_factor
+        -- fixed-point per event day, so sums are exact and do not depend on summation order
+        cast(
+            rules.points * rules.stage_weight * daily.event_count
+            * case
+                when rules.decay = 'half_life'
+                    then {{ half_life_decay(
+                        dbt.datediff('daily.activity_date', score_date(), 'day'), 'rules.half_life_days'
+                    ) }}
+                else 1
+            end
+            as {{ points_type() }}
+        ) as decayed_points
     from daily
     inner join rules
         on daily.action = rules.action
@@ -49,7 +54,7 @@ per_action as (
         action,
         sum(event_count) as event_count,
         sum(weighted_points) as weighted_points,
-        sum(weighted_points * decay_factor) as decayed_points,
+        sum(decayed_points) as decayed_points,
         max(activity_date) as last_activity_date
     from weighted
     group by contact_id, action
@@ -84,7 +89,7 @@ ignored_hits as (
         'ignored_mailings' as action,
         ignored.ignored_mailings as event_count,
         rules.points * rules.stage_weight as weighted_points,
-        rules.points * rules.stage_weight as decayed_points,
+        cast(rules.points * rules.stage_weight as {{ points_type() }}) as decayed_points,
         ignored.last_activity_date
     from ignored
     inner join rules
@@ -105,10 +110,13 @@ final as (
         all_hits.event_count,
         all_hits.weighted_points,
         all_hits.decayed_points,
-        case
-            when all_hits.decayed_points >= 0 then least(all_hits.decayed_points, rules.max_points)
-            else greatest(all_hits.decayed_points, -1 * rules.max_points)
-        end as points,
+        cast(
+            case
+                when all_hits.decayed_points >= 0 then least(all_hits.decayed_points, rules.max_points)
+                else greatest(all_hits.decayed_points, -1 * rules.max_points)
+            end
+            as {{ points_type() }}
+        ) as points,
         all_hits.last_activity_date
     from all_hits
     inner join rules

@@ -1,5 +1,6 @@
 with source as (
     select * from {{ source('crm', 'crm__nps_responses') }}
+    where {{ delivered_by_score_date() }}
 ),
 
 renamed as (

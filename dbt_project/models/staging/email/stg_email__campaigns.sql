@@ -1,5 +1,6 @@
 with source as (
     select * from {{ source('email', 'email__campaigns') }}
+    where {{ delivered_by_score_date() }}
 ),
 
 renamed as (

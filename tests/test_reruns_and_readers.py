@@ -1,0 +1,313 @@
+"""Reruns, crashes, backfills and readers: what the team running the job and BI users rely on.
+
+- Rerunning any date gives identical tables; a backfill equals the daily runs it replaces.
+- A process killed with SIGKILL in the middle of extract or of dbt, then rerun, leaves no
+  duplicate and no missing row.
+- A failed gate leaves the serving copy exactly as the last good publish.
+- A reader holding the serving copy open across a publish keeps a complete old snapshot, new
+  readers see the new one, and nobody meets a "Conflicting lock".
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from leadscore.pipeline import StepFailed, run_interval
+from tests.conftest import BIN, ROOT, World, quiet_env, table_contents
+
+pytestmark = pytest.mark.slow
+
+DAY = date(2026, 11, 19)
+NEXT = date(2026, 11, 20)
+#: Columns that record when something was loaded, not what: they differ between reruns by design.
+LOAD_TIME_COLUMNS = {
+    "_loaded_at",
+    "_interval_start",
+    "_interval_end",
+    "loaded_at",
+    "interval_start",
+    "interval_end",
+    "_quarantined_at",
+}
+#: How long a test waits for a child process to reach a point before it gives up.
+WAIT_SECONDS = 120
+
+
+def snapshot(warehouse: Path, schemas: tuple[str, ...]) -> dict[str, list[tuple]]:
+    """Sorted rows of every table in ``schemas``, without load-time columns."""
+    out = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = con.execute(
+            """select schema_name, table_name from duckdb_tables()
+            where list_contains($schemas, schema_name) order by all""",
+            {"schemas": list(schemas)},
+        ).fetchall()
+        for schema, table in tables:
+            columns = [
+                r[0]
+                for r in con.execute(
+                    """select column_name from duckdb_columns()
+                    where schema_name = $s and table_name = $t order by column_index""",
+                    {"s": schema, "t": table},
+                ).fetchall()
+                if r[0] not in LOAD_TIME_COLUMNS
+            ]
+            rows = con.execute(
+                f"select {', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)} "
+                f"from {schema}.{table}"
+            ).fetchall()
+            out[f"{schema}.{table}"] = sorted(rows, key=repr)
+    return out
+
+
+def assert_same(left: dict[str, list[tuple]], right: dict[str, list[tuple]]) -> None:
+    assert left.keys() == right.keys()
+    for table in left:
+        assert len(left[table]) == len(right[table]), f"{table}: row count differs"
+        assert left[table] == right[table], f"{table}: contents differ"
+
+
+#: Every table a run writes: landed, quarantined, incremental staging/intermediate, marts.
+WAREHOUSE_SCHEMAS = ("raw", "quarantine", "staging", "intermediate", "marts")
+
+
+def test_rerunning_a_date_gives_identical_tables(
+    small_world, tmp_path, monkeypatch, in_process_dbt
+):
+    world = small_world.copy(tmp_path / "world").activate(monkeypatch)
+    run_interval(DAY, NEXT, dbt=in_process_dbt)
+    first = snapshot(world.warehouse, WAREHOUSE_SCHEMAS)
+    first_serving = table_contents(world.serving / "scores.duckdb")
+
+    run_interval(DAY, NEXT, dbt=in_process_dbt)  # the same date again, at once
+    assert_same(first, snapshot(world.warehouse, WAREHOUSE_SCHEMAS))
+    assert table_contents(world.serving / "scores.duckdb") == first_serving
+
+    # a later date, then the earlier one again: point in time, the later delivery does not leak
+    run_interval(NEXT, NEXT + timedelta(days=1), dbt=in_process_dbt)
+    run_interval(DAY, NEXT, dbt=in_process_dbt)
+    assert_same(
+        {k: v for k, v in first.items() if k.startswith("marts.")},
+        snapshot(world.warehouse, ("marts",)),
+    )
+
+
+def test_backfill_of_30_days_equals_30_daily_runs(
+    small_world, tmp_path, monkeypatch, in_process_dbt
+):
+    """One 30-day interval (catching up after an outage) gives what 30 daily runs give."""
+    root = tmp_path / "base"
+    root.mkdir()
+    (root / "landing").symlink_to(small_world.landing)
+    base = World(root, root / "landing", root / "warehouse.duckdb", root / "serving")
+    end = NEXT + timedelta(days=1)
+    first_backfilled = end - timedelta(days=30)
+    first_day = min(date.fromisoformat(p.stem) for p in (base.landing / "web" / "events").iterdir())
+    base.activate(monkeypatch)
+    run_interval(first_day, first_backfilled, dbt=in_process_dbt)
+
+    daily = base.copy(tmp_path / "daily").activate(monkeypatch)
+    for offset in range(30):
+        day = first_backfilled + timedelta(days=offset)
+        last = day == end - timedelta(days=1)
+        run_interval(
+            day,
+            day + timedelta(days=1),
+            gates=last,
+            publish=last,
+            accept_drift=True,  # the last publish is 30 days old: growth is expected
+            dbt=lambda d, last=last: in_process_dbt(d, "build" if last else "run"),
+        )
+    daily_tables = snapshot(daily.warehouse, WAREHOUSE_SCHEMAS)
+
+    backfill = base.copy(tmp_path / "backfill").activate(monkeypatch)
+    run_interval(first_backfilled, end, accept_drift=True, dbt=in_process_dbt)
+    backfill_tables = snapshot(backfill.warehouse, WAREHOUSE_SCHEMAS)
+
+    assert len(daily_tables["marts.lead_scores"]) > 0
+    assert_same(daily_tables, backfill_tables)
+    assert table_contents(daily.serving / "scores.duckdb") == table_contents(
+        backfill.serving / "scores.duckdb"
+    )
+
+
+def _start(cmd: list[str], world: World, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=quiet_env(**world.env(), **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for(predicate, what: str) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {WAIT_SECONDS} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=WAIT_SECONDS)
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.fixture
+def clean_run(small_world, tmp_path, monkeypatch, in_process_dbt) -> dict:
+    """What an undisturbed run of DAY leaves in the warehouse."""
+    world = small_world.copy(tmp_path / "clean").activate(monkeypatch)
+    run_interval(DAY, NEXT, dbt=in_process_dbt)
+    return snapshot(world.warehouse, WAREHOUSE_SCHEMAS)
+
+
+def test_extract_killed_midway_then_rerun(
+    small_world, tmp_path, monkeypatch, in_process_dbt, clean_run
+):
+    world = small_world.copy(tmp_path / "killed")
+    pause = tmp_path / "paused"
+    proc = _start(
+        [str(BIN / "leadscore"), "run", "--day", DAY.isoformat()],
+        world,
+        LEADSCORE_PAUSE_AT="extract:crm/deals",
+        LEADSCORE_PAUSE_FILE=str(pause),
+    )
+    _wait_for(pause.exists, "extract to load crm/deals")
+    _kill(proc)
+    with duckdb.connect(str(world.warehouse), read_only=True) as con:
+        landed = con.execute(
+            "select count(*) from raw.crm__companies where _file_day = $d", {"d": DAY}
+        ).fetchone()[0]
+    assert landed == 0, "a killed extract must leave nothing of its transaction"
+
+    world.activate(monkeypatch)
+    run_interval(DAY, NEXT, dbt=in_process_dbt)
+    assert_same(clean_run, snapshot(world.warehouse, WAREHOUSE_SCHEMAS))
+
+
+def test_dbt_killed_midway_then_retried(
+    small_world, tmp_path, monkeypatch, in_process_dbt, clean_run
+):
+    """The dbt task dies after an incremental model committed; Airflow's retry reruns dbt only."""
+    from leadscore.extract import extract_source
+    from leadscore.quality import raw_gate
+
+    world = small_world.copy(tmp_path / "killed").activate(monkeypatch)
+    for source in ("crm", "email", "web"):
+        extract_source(source, DAY, NEXT)
+    raw_gate([DAY])
+    project = ROOT / "dbt_project"
+    proc = _start(
+        [
+            str(BIN / "dbt"),
+            "build",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--vars",
+            f'{{"score_date": "{DAY}"}}',
+        ],
+        world,
+    )
+    seen: list[str] = []
+
+    def incremental_committed() -> bool:
+        line = proc.stdout.readline()
+        seen.append(line)
+        if not line and proc.poll() is not None:
+            raise AssertionError("dbt ended before stg_email__events:\n" + "".join(seen[-30:]))
+        return "stg_email__events" in line and "OK created" in line
+
+    _wait_for(incremental_committed, "dbt to build stg_email__events")
+    _kill(proc)
+    assert not any("Completed successfully" in line for line in seen)
+
+    in_process_dbt(DAY)  # the retry
+    assert_same(clean_run, snapshot(world.warehouse, WAREHOUSE_SCHEMAS))
+
+
+def test_failed_score_gate_leaves_the_serving_copy_untouched(
+    small_world, tmp_path, monkeypatch, in_process_dbt
+):
+    world = small_world.copy(tmp_path / "world").activate(monkeypatch)
+    strict = tmp_path / "gates.yml"
+    strict.write_text(
+        (ROOT / "expectations" / "gates.yml")
+        .read_text()
+        .replace("max_mean_score_change: 5", "max_mean_score_change: 0")
+    )
+    monkeypatch.setenv("LEADSCORE_GATES_CONFIG", str(strict))
+    serving = world.serving / "scores.duckdb"
+    before, before_bytes = table_contents(serving), serving.read_bytes()
+
+    with pytest.raises(StepFailed) as failed:
+        run_interval(DAY, NEXT, dbt=in_process_dbt)
+    assert failed.value.step == "score_gate"
+    assert "mean lead_score within max_mean_score_change of the last publish" in str(failed.value)
+    assert serving.read_bytes() == before_bytes
+    assert table_contents(serving) == before
+
+    run_interval(DAY, NEXT, dbt=in_process_dbt, accept_drift=True)  # the change was intended
+    with duckdb.connect(str(serving), read_only=True) as con:
+        dates = con.execute("select distinct score_date from marts.lead_scores").fetchall()
+    assert dates == [(DAY,)]
+
+
+def _read_in_new_process(serving: Path) -> str:
+    code = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+        "print(con.execute('select min(score_date) from marts.lead_scores').fetchone()[0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(serving)], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_a_reader_keeps_its_snapshot_across_a_publish(small_world, tmp_path):
+    world = small_world.copy(tmp_path / "world")
+    serving = world.serving / "scores.duckdb"
+    old = table_contents(serving)
+    reader = duckdb.connect(str(serving), read_only=True)
+    try:
+        # the whole daily run, dbt build and publish included, while the reader holds the file
+        proc = subprocess.run(
+            [str(BIN / "leadscore"), "run", "--day", DAY.isoformat()],
+            cwd=ROOT,
+            env=quiet_env(**world.env()),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output[-3000:]
+        assert "Conflicting lock" not in output
+
+        for table, rows in old.items():
+            got = reader.execute(f"select * from marts.{table}").fetchall()
+            assert sorted(got, key=repr) == rows, f"the open reader lost its snapshot of {table}"
+        assert reader.execute("select distinct score_date from marts.lead_scores").fetchall() == [
+            (DAY - timedelta(days=1),)
+        ]
+    finally:
+        reader.close()
+    assert _read_in_new_process(serving) == DAY.isoformat(), "a new reader sees the new publish"
+    leftovers = [p.name for p in world.serving.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
