@@ -39,7 +39,6 @@ KEYS = {
     "loaded",
     "remove",
     "copy",
-    "known_issue",
 }
 #: Keys only one outcome may use.
 OUTCOME_KEYS = {
@@ -48,7 +47,6 @@ OUTCOME_KEYS = {
     "pass": {"warning"},
 }
 QUARANTINED_KEYS = {"table", "rows", "reason", "row_numbers"}
-KNOWN_ISSUE_KEYS = {"note", "message"}
 LOADED_KEYS = {"table", "where", "column", "value"}
 #: Landing paths a case may touch: <source>/<entity>/<day>.<csv|jsonl> of a documented entity.
 ENTITY_DIRS = {e.qualified: e for e in ENTITIES}
@@ -76,18 +74,6 @@ def touched_files(case_dir: Path, case: dict[str, Any]) -> list[str]:
     """Every landing path the case replaces, removes or writes by copying."""
     copied = [c["to"] for c in case.get("copy") or []]
     return sorted({*overlay_files(case_dir), *(case.get("remove") or []), *copied})
-
-
-def _params() -> list[Any]:
-    """One parameter per case; a known issue without message regexes xfails the whole case."""
-    params = []
-    for case_dir in case_dirs():
-        issue = load_case(case_dir).get("known_issue") or {}
-        marks = []
-        if issue and "message" not in issue:
-            marks.append(pytest.mark.xfail(strict=True, reason=f"known issue: {issue['note']}"))
-        params.append(pytest.param(case_dir, id=case_dir.name, marks=marks))
-    return params
 
 
 # --- the catalogue is well formed (fast) --------------------------------------------------------
@@ -183,8 +169,7 @@ def case_problems(case_dir: Path) -> list[str]:
         for i, m in enumerate(messages):
             regex(m, f"message[{i}]")
         # the message must say which file: some regex spells out a touched path
-        pending = (case.get("known_issue") or {}).get("message") or []
-        spelled = [str(m).replace("\\", "") for m in [*messages, *pending]]
+        spelled = [str(m).replace("\\", "") for m in messages]
         if not any(path in m for path in touched for m in spelled):
             problems.append(f"no message regex names the file ({', '.join(touched)})")
     elif outcome == "quarantine":
@@ -215,18 +200,6 @@ def case_problems(case_dir: Path) -> list[str]:
             problems.append(f"loaded[{i}]: table must be a raw table and where a mapping")
     if "loaded" in case and outcome == "fail":
         problems.append("loaded only goes with outcomes pass and quarantine")
-    issue = case.get("known_issue")
-    if issue is not None:
-        if not isinstance(issue, dict) or set(issue) - KNOWN_ISSUE_KEYS:
-            problems.append(f"known_issue must be a mapping of {sorted(KNOWN_ISSUE_KEYS)}")
-        elif not isinstance(issue.get("note"), str) or not issue["note"].strip():
-            problems.append("known_issue.note must say what is wrong in the plugin")
-        elif "message" in issue:
-            if outcome != "fail" or not isinstance(issue["message"], list) or not issue["message"]:
-                problems.append("known_issue.message is a non-empty regex list of a fail case")
-            else:
-                for i, m in enumerate(issue["message"]):
-                    regex(m, f"known_issue.message[{i}]")
     return problems
 
 
@@ -305,20 +278,6 @@ def check_loaded(warehouse: Path, loaded: list[dict[str, Any]]) -> None:
             )
 
 
-def check_known_issue(case: dict[str, Any], message: str) -> None:
-    """Regexes a user expects but the plugin does not produce yet: xfail until they all match."""
-    issue = case.get("known_issue") or {}
-    if "message" not in issue:
-        return
-    lacking = [rx for rx in issue["message"] if not re.search(rx, message)]
-    if lacking:
-        pytest.xfail(f"known issue: {issue['note']} (message lacks {lacking})")
-    pytest.fail(
-        "the known issue is fixed: move known_issue.message into message and delete "
-        f"known_issue from case.yml. Message:\n{message}"
-    )
-
-
 def check_published(serving_dir: Path, since: datetime) -> None:
     published = last_publish(serving_dir)
     assert published is not None
@@ -329,7 +288,7 @@ def check_published(serving_dir: Path, since: datetime) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case_dir", _params())
+@pytest.mark.parametrize("case_dir", case_dirs(), ids=lambda d: d.name)
 def test_bad_input(case_dir: Path, small_world, in_process_dbt, tmp_path, monkeypatch):
     from leadscore.pipeline import StepFailed, run_interval
 
@@ -350,7 +309,6 @@ def test_bad_input(case_dir: Path, small_world, in_process_dbt, tmp_path, monkey
         assert not unmatched, f"message lacks {unmatched}:\n{message}"
         assert serving_snapshot(serving) == before, "a failed run changed the serving copy"
         assert quarantined_on_day(world.warehouse) == {}, "a failed run quarantined rows"
-        check_known_issue(case, message)
         return
 
     result = run_interval(DAY, END, dbt=in_process_dbt)

@@ -41,7 +41,7 @@ def inspect_file(entity: Entity, path: Path, shown_as: str) -> FileCheck:
     """Read ``path`` strictly; raise :class:`DeliveryError` naming ``shown_as`` on any defect."""
     data = path.read_bytes()
     where = f"{entity.qualified}: file {shown_as}"
-    text = _decode(data, where)
+    text = _decode(data, where, entity.file_format)
     if entity.file_format == "csv":
         rows, extra = _inspect_csv(entity, text, where)
     else:
@@ -49,7 +49,7 @@ def inspect_file(entity: Entity, path: Path, shown_as: str) -> FileCheck:
     return FileCheck(path, rows, hashlib.sha256(data).hexdigest(), extra)
 
 
-def _decode(data: bytes, where: str) -> str:
+def _decode(data: bytes, where: str, file_format: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -58,6 +58,11 @@ def _decode(data: bytes, where: str) -> str:
             f"{where} is not UTF-8: byte 0x{data[err.start]:02x} at line {line} "
             f"(byte offset {err.start}); re-export it as UTF-8."
         ) from err
+    if text.startswith("\ufeff") and file_format == "jsonl":
+        raise DeliveryError(
+            f"{where} starts with a UTF-8 byte-order mark, which JSON Lines does not allow "
+            "(RFC 8259); re-export it as UTF-8 without BOM."
+        )
     text = text.removeprefix("\ufeff")  # a byte-order mark, as spreadsheet exports write
     head = text.lstrip()[:15].lower()
     if head.startswith(("<!doctype", "<html", "<?xml", "<head", "<body")):
@@ -91,6 +96,9 @@ def _inspect_csv(entity: Entity, text: str, where: str) -> tuple[int, tuple[str,
         if len(header) == 1 and any(d in header[0] for d in (";", "\t", "|")):
             delimiter = next(d for d in (";", "\t", "|") if d in header[0])
             hint = f" It is separated by {delimiter!r}, not ','; re-export it comma-separated."
+        unknown = [h for h in header if h not in entity.columns]
+        if unknown and not hint:
+            hint = f" It has column(s) {', '.join(unknown)} instead (renamed?)."
         raise DeliveryError(
             f"{where} lacks column(s) {', '.join(absent)}; its header is "
             f"{_preview(','.join(header))!r}.{hint} Expected columns (docs/sources.md): "

@@ -279,7 +279,8 @@ def _reject_repeated_delivery(con: duckdb.DuckDBPyConnection, entity: Entity) ->
     if repeated:
         later, earlier, loaded = repeated
         raise ExtractError(
-            f"{entity.qualified}: file {later} is byte for byte the file {earlier} "
+            f"source {entity.source}: {entity.qualified}: file {later} is byte for byte "
+            f"the file {earlier} "
             f"(loaded {loaded:%Y-%m-%d %H:%M} UTC): the same export was delivered twice. "
             "Nothing was loaded; replace it with that day's export and rerun the interval."
         )

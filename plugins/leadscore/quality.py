@@ -21,7 +21,6 @@ import csv
 import logging
 import math
 import os
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -61,9 +60,10 @@ DATASOURCE = "warehouse_frames"
 BATCH_DEFINITION = "whole_frame"
 #: How many failing rows a message shows.
 EXAMPLES_SHOWN = 3
-#: Validation results older than this are deleted before Data Docs are rendered, so rendering
-#: cost stays flat however long the pipeline runs.
-DATA_DOCS_KEEP_DAYS = 30
+#: Validation results kept per suite (the newest); older ones are deleted before Data Docs are
+#: rendered, because rendering reads every stored result: its cost stays flat however long the
+#: pipeline runs. Two weeks of daily runs.
+DATA_DOCS_KEEP_RUNS = 14
 
 
 class GateFailed(RuntimeError):
@@ -203,6 +203,9 @@ def _finding(r: Any, frame: pd.DataFrame, parameters: dict[str, Any]) -> Finding
     if not shown:
         shown = [repr(v) for v in (result.get("partial_unexpected_list") or [])[:EXAMPLES_SHOWN]]
     values = result.get("partial_unexpected_list") or []
+    if cfg.kwargs.get("column") == COMPANY_KNOWN_COLUMN and rows:
+        values = frame.loc[rows[:EXAMPLES_SHOWN], "company_id"].tolist()  # the unknown ids
+    values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
     sample = f" (values {', '.join(repr(v) for v in values[:EXAMPLES_SHOWN])})" if values else ""
     suffix = f"; e.g. {' | '.join(shown)}" if shown else ""
     message = f"{subject}: {count} of {total} rows fail '{what}' ({cfg.type}){sample}{suffix}"
@@ -270,6 +273,9 @@ def raw_gate(
         parameters = _raw_parameters(e, gates, interval_end, files=len(days))
         findings = _validate(context, raw_suite_name(e), "raw_gate", frame, parameters, identifiers)
         where = f"{e.raw_table} ({e.qualified}, {span})"
+        for f in findings:
+            if f.description.endswith("(min_rows_per_file)"):
+                f.message += _empty_files(warehouse, e, days, gates)
         report.failures += [f"{where}: {f.message}" for f in findings if not f.quarantine]
         row_findings = [f for f in findings if f.quarantine]
         if not row_findings:
@@ -334,6 +340,25 @@ def _read_raw(warehouse: Path, e: Entity, first: date, last: date) -> pd.DataFra
         """,
         {"first": first, "last": last},
     ).reset_index(drop=True)
+
+
+def _empty_files(warehouse: Path, e: Entity, days: list[date], gates: GateConfig) -> str:
+    """Which delivered files of the interval hold fewer rows than min_rows_per_file."""
+    files = _read(
+        warehouse,
+        """select source_file, row_count from raw.load_log
+        where source = $s and entity = $e and file_day between $first and $last
+            and row_count < $min order by source_file""",
+        {
+            "s": e.source,
+            "e": e.name,
+            "first": days[0],
+            "last": days[-1],
+            "min": gates.min_rows_per_file.get(e.qualified, 0),
+        },
+    )
+    shown = ", ".join(f"{r.source_file} ({r.row_count} rows)" for r in files.itertuples())
+    return f"; file(s) {shown}" if shown else ""
 
 
 def _timestamp(column: str) -> str:
@@ -557,10 +582,10 @@ def _prune_validations(root: Path) -> None:
     folder = root / "uncommitted" / "validations"
     if not folder.exists():
         return
-    cutoff = time.time() - DATA_DOCS_KEEP_DAYS * 86400
-    for path in folder.rglob("*.json"):
-        if path.stat().st_mtime < cutoff:
-            path.unlink()
+    for suite in folder.iterdir():
+        results = sorted(suite.rglob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in results[DATA_DOCS_KEEP_RUNS:]:
+            old.unlink()
 
 
 def _finish(report: GateReport, what: str) -> GateReport:
