@@ -207,7 +207,7 @@ class InProcessDbt:
             *extra,
         ]
 
-    def __call__(self, score_date: date, command: str = "build") -> None:
+    def __call__(self, score_date: date, command: str = "build", *extra: str) -> None:
         import json
 
         from dbt.cli.main import dbtRunner
@@ -219,7 +219,7 @@ class InProcessDbt:
         variables = json.dumps({"score_date": score_date.isoformat()})
         try:
             result = dbtRunner(manifest=self.manifest).invoke(
-                self._args(command, "--vars", variables)
+                self._args(command, "--vars", variables, *extra)
             )
         finally:
             _release_dbt_duckdb()

@@ -23,3 +23,7 @@ def type_float():
 
 def type_timestamp():
     return "timestamp"
+
+
+def type_string():
+    return "varchar"

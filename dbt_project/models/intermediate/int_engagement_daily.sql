@@ -7,8 +7,9 @@
     )
 }}
 
--- Events per contact, day and action. Incremental: only the days touched by newly staged events
--- are recomputed (and replaced whole), so a daily run costs the day's delta.
+-- Events per person (web: contact id, email: address), day and action. Incremental: only the days
+-- touched by newly staged events are recomputed (and replaced whole), so a daily run costs the
+-- day's delta. Addresses are matched to contacts downstream (int_engagement_contact_daily).
 with events as (
     select * from {{ ref('int_engagement_events') }}
 ),
@@ -24,6 +25,7 @@ with events as (
 final as (
     select
         events.contact_id,
+        events.email,
         events.activity_date,
         events.source,
         events.action,
@@ -34,7 +36,7 @@ final as (
         inner join touched_days
             on events.activity_date = touched_days.activity_date
     {% endif %}
-    group by events.contact_id, events.activity_date, events.source, events.action
+    group by events.contact_id, events.email, events.activity_date, events.source, events.action
 )
 
 select * from final

@@ -1,7 +1,7 @@
-{{ config(materialized='view') }}
-
--- Email and web events of known contacts in one shape. Email events name an address, so they are
--- matched to the CRM contact with that address; anonymous web visits are left out.
+-- Email and web events in one shape, keyed the way each source knows the person: email events by
+-- address, web events by CRM contact id (anonymous web visits are left out). Matching addresses to
+-- contacts happens downstream, on the score date, so a person who engaged before they became a CRM
+-- contact gets their earlier engagement once they are one.
 with email_events as (
     select * from {{ ref('stg_email__events') }}
 ),
@@ -14,18 +14,11 @@ web_events as (
     select * from {{ ref('stg_web__events') }}
 ),
 
-contacts_by_email as (
-    select
-        email,
-        min(contact_id) as contact_id
-    from {{ ref('stg_crm__contacts') }}
-    group by email
-),
-
 email_engagement as (
     select
         email_events.event_id,
-        contacts_by_email.contact_id,
+        cast(null as {{ dbt.type_string() }}) as contact_id,
+        email_events.email,
         'email' as source,
         email_events.event_type as action,
         campaigns.topic,
@@ -34,8 +27,6 @@ email_engagement as (
         email_events.event_date as activity_date,
         email_events._loaded_at
     from email_events
-    inner join contacts_by_email
-        on email_events.email = contacts_by_email.email
     left join campaigns
         on email_events.campaign_id = campaigns.campaign_id
 ),
@@ -44,6 +35,7 @@ web_engagement as (
     select
         event_id,
         contact_id,
+        cast(null as {{ dbt.type_string() }}) as email,
         'web' as source,
         event_type as action,
         content_topic as topic,

@@ -3,7 +3,7 @@
 -- Plus the ignored_mailings rule: var('ignored_mailings_threshold') deliveries in a row without an
 -- open or click.
 with daily as (
-    select * from {{ ref('int_engagement_daily') }}
+    select * from {{ ref('int_engagement_contact_daily') }}
     where
         activity_date <= {{ score_date() }}
         and activity_date > {{ dbt.dateadd('day', '-' ~ var('engagement_lookback_days'), score_date()) }}
