@@ -30,7 +30,15 @@ def test_scoring_daily_shape(dagbag):
     assert dag.doc_md and "score_gate" in dag.doc_md
     assert {"scoring", "dbt"} <= set(dag.tags)
     ids = set(dag.task_ids)
-    assert {"extract_crm", "extract_email", "extract_web", "raw_gate", "score_gate"} <= ids
+    assert {
+        "extract_crm",
+        "extract_email",
+        "extract_web",
+        "raw_gate",
+        "score_gate",
+        "publish",
+    } <= ids
+    assert dag.params["accept_drift"] is False, "drift is checked unless a run says otherwise"
 
 
 def test_every_task_retries_with_delay(dagbag):
@@ -44,7 +52,12 @@ def test_writers_share_the_one_slot_pool(dagbag):
     from leadscore.orchestration import WRITER_POOL
 
     dag = dagbag.dags["scoring_daily"]
-    writers = [t for t in dag.tasks if t.task_id.startswith(("extract_", "dbt_"))]
+    # raw_gate moves quarantined rows; publish reads the warehouse and writes the serving file
+    writers = [
+        t
+        for t in dag.tasks
+        if t.task_id.startswith(("extract_", "dbt_")) or t.task_id in ("raw_gate", "publish")
+    ]
     assert writers, "no writer tasks found"
     for t in writers:
         assert t.pool == WRITER_POOL, f"{t.task_id} writes DuckDB outside the writer pool"
@@ -59,6 +72,9 @@ def test_pipeline_order(dagbag):
         if t.task_id.startswith("dbt"):
             assert "raw_gate" in {u.task_id for u in t.get_flat_relatives(upstream=True)}
             assert "score_gate" in {d.task_id for d in t.get_flat_relatives(upstream=False)}
+    # write-audit-publish: nothing reaches the serving copy before the score gate passed
+    assert dag.get_task("publish").upstream_task_ids == {"score_gate"}
+    assert dag.get_task("publish").downstream_task_ids == set()
 
 
 def test_model_granularity_renders_one_task_per_dbt_node(monkeypatch, tmp_path):

@@ -9,8 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from leadscore import quality
+from leadscore import quality, quality_config
 from leadscore.extract import extract_source
+from leadscore.quality_config import Freshness, GateConfig
 from leadscore.quality_suites import (
     AMOUNT_COLUMNS,
     BOOLEAN_COLUMNS,
@@ -176,3 +177,45 @@ def test_score_gate_rejects_scores_for_another_date(tmp_path):
     rows = [("P1", "A1", date(2026, 3, 1), 90.0, 85.0, 87.0, "A", "SQL")]
     with pytest.raises(quality.GateFailed, match="every row is for the run's score date"):
         quality.score_gate(DAY, warehouse=_marts_warehouse(tmp_path, rows))
+
+
+def _freshness_config(on_error: str) -> GateConfig:
+    return GateConfig(
+        freshness={"crm": Freshness("crm/contacts", warn_after_days=1, error_after_days=3)},
+        freshness_on_error=on_error,
+    )
+
+
+def test_a_stale_source_fails_the_raw_gate(tmp_path):
+    """Files kept arriving (header only), but the CRM's newest contact change is 5 days old."""
+    warehouse = _load(tmp_path)
+    two_days_later = date(2026, 3, 4)  # 2.7 days old: a warning only
+    report = quality.raw_gate(
+        [two_days_later], warehouse=warehouse, gates=_freshness_config("fail"), sources=("crm",)
+    )
+    assert any("more than warn_after_days 1" in w for w in report.warnings), report.warnings
+    with pytest.raises(quality.GateFailed, match=r"source crm is stale: its newest crm/contacts "):
+        quality.raw_gate(
+            [date(2026, 3, 7)],
+            warehouse=warehouse,
+            gates=_freshness_config("fail"),
+            sources=["crm"],
+        )
+
+
+def test_a_stale_source_only_warns_when_configured(tmp_path):
+    warehouse = _load(tmp_path)
+    report = quality.raw_gate(
+        [date(2026, 3, 7)], warehouse=warehouse, gates=_freshness_config("warn"), sources=["crm"]
+    )
+    assert any("more than error_after_days 3" in w for w in report.warnings), report.warnings
+
+
+def test_the_committed_gate_config_loads_and_rejects_mistakes(tmp_path):
+    gates = quality_config.load()
+    assert 0 < gates.quarantine_max_share < 1
+    assert gates.max_value("crm/deals", "amount") > 0
+    bad = tmp_path / "gates.yml"
+    bad.write_text("raw:\n  max_values:\n    crm/deal.amount: 5\n")
+    with pytest.raises(ValueError, match="unknown entity 'crm/deal'"):
+        quality_config.load(bad)

@@ -1,7 +1,9 @@
 """``make bench``: time each stage of the pipeline at a given scale, in a scratch directory.
 
-Stages: generate the exports, bulk-load the history, full dbt build, the gates, and one daily
-DAG run with ``airflow dags test`` (split into orchestration overhead and dbt/DuckDB work).
+Stages: generate the exports, bulk-load the history, full dbt build, one daily DAG run with
+``airflow dags test`` (with each task's duration), and the same day's work again without Airflow
+(``leadscore run``: extract, gates, dbt, publish), whose difference to the DAG run is the
+orchestration overhead. Reports the gates' and the publish's share of the run.
 Prints a table and writes ``bench/results/<scale>.json``. Never asserts a time: it measures.
 """
 
@@ -10,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -37,9 +38,22 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
     return proc.stdout + proc.stderr
 
 
-def _dbt_seconds(log: str) -> float:
-    """Sum of the 'Finished running ... in N seconds' lines dbt prints per invocation."""
-    return sum(float(m) for m in re.findall(r"Finished running .* in [^(]*\(([\d.]+)s\)", log))
+def _timed_run(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    start = time.perf_counter()
+    _run(cmd, env, cwd)
+    return round(time.perf_counter() - start, 2)
+
+
+def _task_seconds(airflow_db: Path) -> dict[str, float]:
+    """Duration of each task of the (only) DAG run, from the Airflow metadata DB."""
+    import sqlite3
+
+    with sqlite3.connect(airflow_db) as con:
+        rows = con.execute(
+            """select task_id, (julianday(end_date) - julianday(start_date)) * 86400
+            from task_instance where dag_id = 'scoring_daily' order by start_date"""
+        ).fetchall()
+    return {task: round(seconds, 2) for task, seconds in rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from leadscore.extract import extract_source
     from leadscore.generate import generate
-    from leadscore.quality import raw_gate, score_gate
     from leadscore.sources import SOURCES
 
     scratch = Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
@@ -62,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     env.update(
         LEADSCORE_LANDING_DIR=str(landing),
         LEADSCORE_WAREHOUSE=str(warehouse),
+        LEADSCORE_SERVING_DIR=str(scratch / "serving"),
         AIRFLOW_HOME=str(airflow_home),
         AIRFLOW__CORE__DAGS_FOLDER=str(config.PROJECT_ROOT / "dags"),
         AIRFLOW__CORE__PLUGINS_FOLDER=str(config.PROJECT_ROOT / "plugins"),
@@ -104,27 +118,40 @@ def main(argv: list[str] | None = None) -> int:
         f"{{score_date: '{score_day - timedelta(days=1)}'}}",
     ]
     _timed(results, "dbt build (full, history)", _run, dbt, env, project)
-    _timed(
-        results,
-        "raw gate (one day)",
-        raw_gate,
-        [score_day - timedelta(days=1)],
-        warehouse=warehouse,
-    )
-
-    # one daily run through Airflow: extract + raw gate + dbt (incremental) + score gate
+    # the first daily run, through Airflow: extract, raw gate, dbt (layers), score gate, publish
     _run([str(bin_dir / "airflow"), "db", "migrate"], env, scratch)
     _run([str(bin_dir / "airflow"), "pools", "set", "duckdb_writer", "1", "writer"], env, scratch)
-    log = _timed(
+    dag_seconds = _timed(
         results,
         "daily DAG run (airflow dags test)",
-        _run,
+        _timed_run,
         [str(bin_dir / "airflow"), "dags", "test", "scoring_daily", last_day.isoformat()],
         env,
         scratch,
     )
-    results["daily run dbt seconds"] = round(_dbt_seconds(log), 2)
-    _timed(results, "score gate", score_gate, score_day, warehouse=warehouse)
+    tasks = _task_seconds(airflow_home / "airflow.db")
+    results["dag task seconds"] = tasks
+    results["dag sum of task seconds"] = round(sum(tasks.values()), 2)
+
+    # the same day's work in one process (rerun of the interval): what the DAG costs without
+    # Airflow, so the difference is orchestration overhead
+    os.environ.update(env)
+    from leadscore.pipeline import run_interval
+
+    run = run_interval(score_day, last_day)
+    work = round(sum(run.seconds.values()), 2)
+    results["daily run without Airflow (leadscore run)"] = run.seconds
+    results["daily run work seconds"] = work
+    results["orchestration overhead seconds"] = round(dag_seconds - work, 2)
+    gates = run.seconds["raw_gate"] + run.seconds["score_gate"]
+    results["gates seconds"] = round(gates, 2)
+    results["gates share of run"] = round(gates / work, 3)
+    results["publish seconds"] = run.seconds["publish"]
+    results["publish share of run"] = round(run.seconds["publish"] / work, 3)
+    for step, seconds in run.seconds.items():
+        print(f"    {step:<32} {seconds:>8.2f} s", flush=True)
+    overhead = results["orchestration overhead seconds"]
+    print(f"  orchestration overhead (DAG wall - work) {overhead:>6.2f} s", flush=True)
     results["peak_rss_mb"] = round(
         max(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

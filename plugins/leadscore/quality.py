@@ -21,6 +21,7 @@ import csv
 import logging
 import math
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -311,7 +312,9 @@ def _raw_parameters(
         "interval_end": pd.Timestamp(interval_end),
     }
     for column in numeric_columns(e):
-        params[f"max__{column}"] = gates.max_value(e.qualified, column)
+        # a column without a configured maximum has none (GX needs one bound set)
+        configured = gates.max_value(e.qualified, column)
+        params[f"max__{column}"] = sys.float_info.max if configured is None else configured
     return params
 
 

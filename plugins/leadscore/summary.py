@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 
 from leadscore import config
+from leadscore.publish import last_publish, serving_path
 
 
 def render_summary(warehouse: Path | None = None, *, top: int = 10) -> str:
@@ -72,12 +73,19 @@ def render_summary(warehouse: Path | None = None, *, top: int = 10) -> str:
             f"  {contact_id:<9} {(name or '')[:24]:<24} {(title or '-')[:28]:<28} {grade} "
             f"{stage:<4} {score:5.1f} ({fit:.0f} / {eng:.0f})"
         )
+    serving = serving_path()
+    published = last_publish()
+    when = (
+        f"published {published['published_at']:%Y-%m-%d %H:%M} UTC for {published['score_date']}"
+        if published
+        else "not published yet"
+    )
     lines += [
         "",
-        "Tables: schema marts in "
-        f"{warehouse} (fit_scores, engagement_scores, financial_scores, lead_scores, "
-        "account_scores).",
+        f"Serving copy for BI (read-only, {when}): {serving}",
+        f"  schema marts: {', '.join(sorted((published or {}).get('tables', {})))}; "
+        f"Parquet under {serving.parent / 'parquet'}; see docs/bi.md",
         '  .venv/bin/python -c "import duckdb; print(duckdb.connect('
-        f"'{warehouse}', read_only=True).sql('from marts.lead_scores limit 5'))\"",
+        f"'{serving}', read_only=True).sql('from marts.lead_scores limit 5'))\"",
     ]
     return "\n".join(lines)
