@@ -12,10 +12,12 @@ with logical date D scores day D-1 (`score_date`).
 3. **dbt**: `dbt build` (models and their tests) seeds → staging → intermediate → marts; a failing
    test stops everything downstream. `LEADSCORE_DBT_TASKS=model` renders one task per dbt node.
 4. **score_gate**: ranges, one row per entity, stages and tiers consistent with thresholds, drift
-   against the last publish (trigger with `{"accept_drift": true}` after an intended rule change).
+   against the last publish. After an intended rule change, trigger the day with the run param
+   `accept_drift` (UI: trigger with config and a logical date), or use
+   `leadscore run --day D --accept-drift`.
 5. **publish**: copy the marts into a new serving file and rename it over
    `data/serving/scores.duckdb` (+ Parquet). A failed gate never reaches it: BI keeps the last
-   good publish.
+   good publish. A rerun of an older date does not publish over newer scores.
 
 Every task that writes a DuckDB file runs in the one-slot `duckdb_writer` pool and
 `max_active_runs=1`: DuckDB allows one writer per file. Business logic lives in

@@ -325,3 +325,14 @@ def test_a_reader_keeps_its_snapshot_across_a_publish(small_world, tmp_path):
     assert _read_in_new_process(serving) == DAY.isoformat(), "a new reader sees the new publish"
     leftovers = [p.name for p in world.serving.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_an_older_date_never_replaces_newer_published_scores(small_world, tmp_path, monkeypatch):
+    world = small_world.copy(tmp_path / "world").activate(monkeypatch)
+    serving = world.serving / "scores.duckdb"
+    before = serving.read_bytes()
+    report = publish(DAY - timedelta(days=2))  # the world published DAY - 1
+    assert report.skipped and "already holds newer scores" in report.skipped
+    assert serving.read_bytes() == before
+    assert publish(DAY - timedelta(days=2), force=True).skipped is None
+    assert serving.read_bytes() != before

@@ -88,7 +88,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_publish(args: argparse.Namespace) -> int:
     from leadscore.publish import publish
 
-    report = publish(args.date)
+    report = publish(args.date, force=args.force)
+    if report.skipped:
+        print(report.skipped)
+        return 1
     print(f"published {report.path}: " + ", ".join(f"{t} {n:,}" for t, n in report.tables.items()))
     return 0
 
@@ -156,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("publish", help="copy the marts to the serving file (after the score gate)")
     p.add_argument("--date", type=_date, required=True, help="the score date the marts are for")
+    p.add_argument("--force", action="store_true", help="publish even over newer scores")
     p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser("expectations", help="rewrite the GX suites and checkpoints from code")

@@ -7,7 +7,9 @@ file keeps reading the complete old snapshot (it holds the old inode), a reader 
 path afterwards gets the complete new one, and nobody ever sees half a publish. The working
 warehouse and the serving file are different files, so readers never hold a lock dbt needs.
 
-Parquet copies go to ``<serving>/parquet/<table>/<table>.parquet``, each swapped in by rename.
+Parquet copies go to ``<serving>/parquet/<table>/<table>.parquet``, each swapped in by rename
+(one file at a time, just before the DuckDB file: during a publish, Parquet readers may see
+tables of two consecutive publishes; the DuckDB file is always one publish).
 ``meta.publish_log`` in the serving file lists every publish (carried over from the old file).
 """
 
@@ -37,6 +39,7 @@ class PublishReport:
     tables: dict[str, int] = field(default_factory=dict)  # table -> rows
     parquet: dict[str, Path] = field(default_factory=dict)
     published_at: datetime | None = None
+    skipped: str | None = None
 
 
 def serving_path(serving_dir: Path | None = None) -> Path:
@@ -58,10 +61,24 @@ def publish(
     warehouse: Path | None = None,
     serving_dir: Path | None = None,
     run_id: str | None = None,
+    force: bool = False,
 ) -> PublishReport:
-    """Copy the warehouse's marts into a new serving file and swap it in atomically."""
+    """Copy the warehouse's marts into a new serving file and swap it in atomically.
+
+    A rerun of an older date does not replace newer published scores (BI would go back in time)
+    unless ``force``; the report's ``skipped`` says why nothing was published.
+    """
     warehouse = warehouse or config.warehouse_path()
     serving_dir = serving_dir or config.serving_dir()
+    newest = last_publish(serving_dir)
+    if newest and newest["score_date"] > score_date and not force:
+        report = PublishReport(score_date, serving_path(serving_dir))
+        report.skipped = (
+            f"not published: the serving copy already holds newer scores "
+            f"({newest['score_date']}); rerun with force to publish {score_date} over them"
+        )
+        log.warning(report.skipped)
+        return report
     serving_dir.mkdir(parents=True, exist_ok=True)
     target = serving_path(serving_dir)
     staging = serving_dir / f".{SERVING_FILE}.{uuid.uuid4().hex}.tmp"
@@ -140,6 +157,7 @@ def _write_parquet(
         con.execute(
             f"copy {PUBLISHED_SCHEMA}.{table} to '{partial}' (format parquet, compression zstd)"
         )
+        partial.chmod(0o444)
         os.replace(partial, final)
         written[table] = final
     return written
