@@ -27,3 +27,7 @@ def type_timestamp():
 
 def type_string():
     return "varchar"
+
+
+def listagg(measure, delimiter_text, order_by_clause=None, limit_num=None):
+    return f"string_agg({measure}, {delimiter_text} {order_by_clause or ''})"

@@ -1,5 +1,6 @@
--- Account score per company: fit, engagement rolled up from its most engaged contacts and, for
--- customers, the financial score, combined by weights; the tier comes from the account_tiers seed.
+-- Account score per company: fit, engagement rolled up from its contacts (top-k mean and
+-- buying-group coverage, int_account_engagement) and, for customers, the financial score, combined
+-- by weights; the tier comes from the account_tiers seed.
 with accounts as (
     select * from {{ ref('int_accounts_enriched') }}
 ),
@@ -13,25 +14,13 @@ financial as (
     select * from {{ ref('financial_scores') }}
 ),
 
-contact_engagement as (
-    select
-        account_id,
-        engagement_score,
-        row_number() over (
-            partition by account_id order by engagement_score desc, contact_id asc
-        ) as engagement_rank
-    from {{ ref('engagement_scores') }}
+engagement as (
+    select * from {{ ref('int_account_engagement') }}
 ),
 
-engagement as (
-    -- mean of the top-k contacts: a few engaged people count, a big address book does not
-    select
-        account_id,
-        avg(engagement_score) as engagement_score,
-        sum(case when engagement_score > 0 then 1 else 0 end) as engaged_contacts
-    from contact_engagement
-    where engagement_rank <= {{ var('account_engagement_top_k') }}
-    group by account_id
+reasons as (
+    select * from {{ ref('int_top_reasons') }}
+    where entity_type = 'account'
 ),
 
 tiers as (
@@ -47,8 +36,11 @@ scored as (
         accounts.account_id,
         accounts.is_customer,
         coalesce(fit.fit_score, 0) as fit_score,
-        round(coalesce(engagement.engagement_score, 0), 1) as engagement_score,
+        coalesce(engagement.engagement_score, 0) as engagement_score,
         coalesce(engagement.engaged_contacts, 0) as engaged_contacts,
+        coalesce(engagement.decision_makers_engaged, 0) as decision_makers_engaged,
+        coalesce(engagement.c_level_engaged, false) as c_level_engaged,
+        coalesce(engagement.buying_group_coverage, 0) as buying_group_coverage,
         financial.financial_score
     from accounts
     left join fit
@@ -91,10 +83,16 @@ final as (
         cast(combined.financial_score as {{ type_double() }}) as financial_score,
         cast(combined.account_score as {{ type_double() }}) as account_score,
         tiers.tier,
-        cast(combined.engaged_contacts as integer) as engaged_contacts
+        cast(combined.engaged_contacts as integer) as engaged_contacts,
+        cast(combined.decision_makers_engaged as integer) as decision_makers_engaged,
+        combined.c_level_engaged,
+        cast(combined.buying_group_coverage as {{ type_double() }}) as buying_group_coverage,
+        reasons.top_reasons
     from combined
     left join tiers
         on {{ in_band('combined.account_score', 'tiers') }}
+    left join reasons
+        on combined.account_id = reasons.entity_id
 )
 
 select * from final

@@ -17,6 +17,11 @@ engagement as (
     select * from {{ ref('engagement_scores') }}
 ),
 
+reasons as (
+    select * from {{ ref('int_top_reasons') }}
+    where entity_type = 'contact'
+),
+
 grades as (
     select
         grade,
@@ -60,10 +65,13 @@ final as (
             when scored.lead_score >= {{ var('sql_threshold') }} then 'SQL'
             when scored.lead_score >= {{ var('mql_threshold') }} then 'MQL'
             else 'lead'
-        end as lifecycle_stage
+        end as lifecycle_stage,
+        reasons.top_reasons
     from scored
     left join grades
         on {{ in_band('scored.fit_score', 'grades') }}
+    left join reasons
+        on scored.contact_id = reasons.entity_id
 )
 
 select * from final
