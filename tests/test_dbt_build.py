@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import shutil
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -61,6 +62,7 @@ def test_the_five_marts_have_the_promised_columns(built):
             "lead_score",
             "grade",
             "lifecycle_stage",
+            "top_reasons",
         ],
         "account_scores": [
             "account_id",
@@ -72,6 +74,10 @@ def test_the_five_marts_have_the_promised_columns(built):
             "account_score",
             "tier",
             "engaged_contacts",
+            "decision_makers_engaged",
+            "c_level_engaged",
+            "buying_group_coverage",
+            "top_reasons",
         ],
     }
     for mart, columns in promised.items():
@@ -79,6 +85,68 @@ def test_the_five_marts_have_the_promised_columns(built):
         assert got == columns, mart
     for mart in ("fit_scores", "engagement_scores", "financial_scores"):
         assert len(_query(built, f"select * from marts.{mart}")) > 0, f"marts.{mart} is empty"
+
+
+def test_explanations_add_up_exactly_to_every_published_score(built):
+    explained = _query(
+        built,
+        """select entity_type, entity_id, score_name, cast(sum(points) as varchar) as points
+        from marts.score_explanations group by all""",
+    ).set_index(["entity_type", "entity_id", "score_name"])["points"]
+    published = _query(
+        built,
+        """
+        select 'contact' as entity_type, contact_id as entity_id, 'lead' as score_name,
+            lead_score as score from marts.lead_scores
+        union all select 'contact', contact_id, 'engagement', engagement_score
+            from marts.engagement_scores
+        union all select entity_type, entity_id, 'fit', fit_score from marts.fit_scores
+        union all select 'account', account_id, 'financial', financial_score
+            from marts.financial_scores
+        union all select 'account', account_id, 'engagement', engagement_score
+            from marts.account_scores
+        union all select 'account', account_id, 'account', account_score from marts.account_scores
+        """,
+    )
+    assert len(published) > 5_000
+    mismatches = []
+    for row in published.itertuples(index=False):
+        key = (row.entity_type, row.entity_id, row.score_name)
+        total = Decimal(explained.get(key, "0"))  # exact: decimals as text, not floats
+        if total != Decimal(str(row.score)):
+            mismatches.append((key, row.score, total))
+    assert not mismatches, (
+        f"{len(mismatches)} scores differ from their explanations: {mismatches[:5]}"
+    )
+
+
+def test_top_reasons_name_the_rules_adding_the_most_points(built):
+    leads = _query(
+        built,
+        "select contact_id, top_reasons from marts.lead_scores order by lead_score desc limit 50",
+    )
+    rules = _query(
+        built,
+        """select entity_id, rule, points from marts.score_explanations
+        where entity_type = 'contact' and score_name in ('fit', 'engagement')
+            and rule not in ('limit_0_100', 'rounding')""",
+    )
+    for lead in leads.itertuples():
+        points = rules[rules.entity_id == lead.contact_id].points.astype(float)
+        first = lead.top_reasons.split("; ")[0]
+        # "seniority c_level +25.0": the first reason adds the most points (ties by name)
+        assert float(first.rsplit(" ", 1)[1]) == round(points.max(), 1), (lead.top_reasons, points)
+        assert lead.top_reasons.count("; ") == min(len(points[points > 0]), 3) - 1
+
+
+def test_history_holds_one_row_per_entity_for_the_date(built):
+    history = _query(built, "select * from marts.score_history")
+    leads = _query(built, "select contact_id, lead_score from marts.lead_scores")
+    accounts = _query(built, "select account_id from marts.account_scores")
+    assert len(history) == len(leads) + len(accounts)
+    assert not history.duplicated(["entity_type", "entity_id", "score_date"]).any()
+    contact = history[history.entity_type == "contact"].set_index("entity_id").score
+    assert (contact.loc[leads.contact_id].to_numpy() == leads.lead_score.to_numpy()).all()
 
 
 def test_every_contact_and_account_scored_once(built):
