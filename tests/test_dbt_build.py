@@ -63,6 +63,9 @@ def test_the_five_marts_have_the_promised_columns(built):
             "grade",
             "lifecycle_stage",
             "top_reasons",
+            "segment",
+            "mql_threshold",
+            "sql_threshold",
         ],
         "account_scores": [
             "account_id",
@@ -225,16 +228,24 @@ def test_won_deal_contacts_outscore_lost_deal_contacts(built):
     assert value >= 0.75
 
 
-def _edit_seed(path: Path, key: tuple[str, str], column: str, value: str) -> None:
+def _edit_seed(path: Path, key: dict[str, str], column: str, value: str) -> None:
     rows = list(csv.DictReader(path.open()))
-    first, second = list(rows[0])[:2]
-    hits = [r for r in rows if (r[first], r[second]) == key]
+    hits = [r for r in rows if all(r[k] == v for k, v in key.items())]
     assert len(hits) == 1, f"{key} not found in {path.name}"
     hits[0][column] = value
+    _write_seed(path, rows)
+
+
+def _write_seed(path: Path, rows: list[dict[str, str]]) -> None:
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def _append_seed(path: Path, row: dict[str, str]) -> None:
+    rows = list(csv.DictReader(path.open()))
+    _write_seed(path, [*rows, {column: row.get(column, "") for column in rows[0]}])
 
 
 def test_editing_one_points_row_changes_only_the_affected_scores(built, tmp_path):
@@ -243,7 +254,10 @@ def test_editing_one_points_row_changes_only_the_affected_scores(built, tmp_path
     shutil.copyfile(built, warehouse)  # no writer holds it: a plain file copy is consistent
     project = copy_project(tmp_path / "dbt_project")
     _edit_seed(
-        project / "seeds" / "fit_points.csv", ("industry", "Software"), "contact_points", "10"
+        project / "seeds" / "fit_points.csv",
+        {"segment": "default", "attribute": "industry", "value": "Software"},
+        "contact_points",
+        "10",
     )
     dbt(
         ["build", "--vars", f"{{score_date: '{SCORE_DATE}'}}"], warehouse=warehouse, project=project
@@ -272,3 +286,47 @@ def test_editing_one_points_row_changes_only_the_affected_scores(built, tmp_path
         check_like=True,
         obj="account scores (contact_points edit must not touch them)",
     )
+
+
+def test_a_segment_scores_its_contacts_with_its_own_rules(built, tmp_path):
+    """Partner-sourced leads: opens are worth more and MQL starts at 30; nobody else changes."""
+    warehouse = tmp_path / "segmented.duckdb"
+    shutil.copyfile(built, warehouse)
+    project = copy_project(tmp_path / "dbt_project")
+    seeds = project / "seeds"
+    (seeds / "segment_rules.csv").write_text(
+        "priority,match_column,match_value,segment,description\n"
+        "1,lead_source,partner,partner,Leads our partners bring\n"
+    )
+    _append_seed(seeds / "segment_settings.csv", {"segment": "partner", "mql_threshold": "30"})
+    default_open = next(
+        r for r in csv.DictReader((seeds / "engagement_points.csv").open()) if r["action"] == "open"
+    )
+    _append_seed(
+        seeds / "engagement_points.csv",
+        {**default_open, "segment": "partner", "points": "8", "max_points": "40"},
+    )
+    dbt(
+        ["build", "--vars", f"{{score_date: '{SCORE_DATE}'}}"], warehouse=warehouse, project=project
+    )
+
+    sql = """
+        select l.*, c.lead_source from marts.lead_scores l
+        left join staging.stg_crm__contacts c on c.contact_id = l.contact_id
+    """
+    before = _query(built, sql).set_index("contact_id")
+    after = _query(warehouse, sql).set_index("contact_id").loc[before.index]
+    partner = after.lead_source == "partner"
+    assert partner.sum() > 10
+    assert (after[partner].segment == "partner").all() and (
+        after[~partner].segment == "default"
+    ).all()
+    assert (after[partner].mql_threshold == 30).all() and (
+        after[~partner].mql_threshold == 50
+    ).all()
+    unchanged = ["fit_score", "engagement_score", "lead_score", "lifecycle_stage"]
+    pd.testing.assert_frame_equal(before.loc[~partner, unchanged], after.loc[~partner, unchanged])
+    gained = after[partner].engagement_score - before[partner].engagement_score
+    assert (gained >= 0).all() and (gained > 0).any(), "partner opens are worth 8, not 5"
+    stages = after[partner & (after.lifecycle_stage != "customer")]
+    assert ((stages.lead_score >= 30) == stages.lifecycle_stage.isin(["MQL", "SQL"])).all()

@@ -129,6 +129,12 @@ def _marts_warehouse(tmp_path: Path, lead_rows: list[tuple]) -> Path:
             "grade varchar, lifecycle_stage varchar)"
         )
         con.executemany("insert into marts.lead_scores values (?, ?, ?, ?, ?, ?, ?, ?)", lead_rows)
+        # every contact in the default segment, with its thresholds on the row
+        con.execute(
+            "alter table marts.lead_scores add column segment varchar default 'default'; "
+            "alter table marts.lead_scores add column mql_threshold double default 50; "
+            "alter table marts.lead_scores add column sql_threshold double default 80"
+        )
         con.execute(
             "create table marts.fit_scores as select 'contact' as entity_type, "
             "contact_id as entity_id, score_date, fit_score from marts.lead_scores"
@@ -168,8 +174,8 @@ def test_score_gate_rejects_a_stage_below_its_threshold(tmp_path):
     with pytest.raises(quality.GateFailed) as failed:
         quality.score_gate(DAY, warehouse=_marts_warehouse(tmp_path, rows))
     message = str(failed.value)
-    assert "marts.lead_scores: column lead_score: 1 of" in message, message
-    assert "lifecycle_stage MQL means lead_score >= mql_threshold" in message
+    assert "marts.lead_scores: column lead_score vs mql_threshold: 1 of" in message, message
+    assert "lifecycle_stage MQL means lead_score >= mql_threshold" in message, message
     assert "contact_id=P2" in message
 
 

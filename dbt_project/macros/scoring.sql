@@ -75,3 +75,36 @@
 {%- endmacro %}
 
 {% macro default__points_type() -%}decimal(18, 6){%- endmacro %}
+
+{#- The rules each segment scores with: its own rows of a points seed, and the default rows for
+    every key the segment does not override. `rules` has a segment column; `segments` lists the
+    segments in use; `keys` identify a rule (e.g. ['action'] or ['attribute', 'value']). -#}
+{% macro rules_per_segment(rules, segments, keys) -%}
+    select
+        {{ segments }}.segment as rule_set,
+        {{ rules }}.*
+    from {{ segments }}
+    inner join {{ rules }}
+        on {{ rules }}.segment = {{ segments }}.segment
+    union all
+    select
+        {{ segments }}.segment as rule_set,
+        defaults.*
+    from {{ segments }}
+    inner join {{ rules }} as defaults
+        on defaults.segment = 'default'
+    where not exists (
+        select 1
+        from {{ rules }} as own
+        where
+            own.segment = {{ segments }}.segment
+    {%- for key in keys %}
+                and own.{{ key }} = defaults.{{ key }}
+    {%- endfor %}
+    )
+{%- endmacro %}
+
+{#- Window decay factor for an age in days: 1 within the window, 0 after it. -#}
+{% macro window_decay(age_days, window_days) -%}
+    case when {{ age_days }} <= {{ window_days }} then 1 else 0 end
+{%- endmacro %}

@@ -30,12 +30,12 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-import yaml
 
 from leadscore import config, quality_config
 from leadscore.quality_config import GateConfig
 from leadscore.quality_suites import (
     COMPANY_KNOWN_COLUMN,
+    DATED_MARTS,
     DRIFT_MEAN_COLUMNS,
     FILE_DAY_COLUMN,
     MART_KEYS,
@@ -206,11 +206,20 @@ def _finding(r: Any, frame: pd.DataFrame, parameters: dict[str, Any]) -> Finding
     values = result.get("partial_unexpected_list") or []
     if cfg.kwargs.get("column") == COMPANY_KNOWN_COLUMN and rows:
         values = frame.loc[rows[:EXAMPLES_SHOWN], "company_id"].tolist()  # the unknown ids
-    values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+    values = [_plain(v) for v in values]
     sample = f" (values {', '.join(repr(v) for v in values[:EXAMPLES_SHOWN])})" if values else ""
     suffix = f"; e.g. {' | '.join(shown)}" if shown else ""
     message = f"{subject}: {count} of {total} rows fail '{what}' ({cfg.type}){sample}{suffix}"
     return Finding(what, message, quarantine=quarantine, rows=rows)
+
+
+def _plain(value: Any) -> Any:
+    """A value as a reader expects it in a message: numpy scalars as numbers, NaN as None."""
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _bounds(kwargs: dict[str, Any], parameters: dict[str, Any]) -> str:
@@ -456,14 +465,10 @@ def _check_freshness(
 
 
 def score_gate_parameters(score_date: date, dbt_project: Path | None = None) -> dict[str, Any]:
-    """Thresholds the score suites compare with, read from the dbt vars and seeds in force."""
+    """Bands the score suites compare with, read from the seeds in force (lead stages compare
+    with the thresholds each lead_scores row carries, as segments may differ)."""
     project = dbt_project or config.dbt_project_dir()
-    variables = yaml.safe_load((project / "dbt_project.yml").read_text())["vars"]
-    params: dict[str, Any] = {
-        "score_dates": [score_date.isoformat()],
-        "mql_threshold": float(variables["mql_threshold"]),
-        "sql_threshold": float(variables["sql_threshold"]),
-    }
+    params: dict[str, Any] = {"score_dates": [score_date.isoformat()]}
     with (project / "seeds" / "lead_grades.csv").open() as fh:
         for row in csv.DictReader(fh):
             params[f"grade_{row['grade'].lower()}"] = float(row["min_fit_score"])
@@ -484,7 +489,9 @@ def published_stats(serving: Path | None = None) -> dict[str, dict[str, float]] 
         for mart in MART_KEYS:
             if mart not in present:
                 continue
-            frame = _mart_frame(con.execute(f"select * from marts.{mart}").df(), mart)
+            dated = "where score_date = (select max(score_date) from {t})"
+            where = dated.format(t=f"marts.{mart}") if mart in DATED_MARTS else ""
+            frame = _mart_frame(con.execute(f"select * from marts.{mart} {where}").df(), mart)
             stats[mart] = {"rows": float(len(frame))}
             for column in _drift_columns(mart):
                 stats[mart][column] = float(frame[column].mean()) if len(frame) else math.nan
@@ -556,7 +563,9 @@ def score_gate(
     report = GateReport(gate="score")
     identifiers: list[Any] = []
     for mart in MART_KEYS:
-        frame = _mart_frame(_read(warehouse, f"select * from marts.{mart}"), mart)
+        where = "where score_date = $d" if mart in DATED_MARTS else ""
+        params = {"d": score_date} if mart in DATED_MARTS else {}
+        frame = _mart_frame(_read(warehouse, f"select * from marts.{mart} {where}", params), mart)
         report.tables[f"marts.{mart}"] = len(frame)
         mart_parameters = {**parameters, **_drift_parameters(mart, previous, gates)}
         findings = _validate(

@@ -108,7 +108,10 @@ MART_KEYS: dict[str, list[str]] = {
     "financial_scores": ["account_id"],
     "lead_scores": ["contact_id"],
     "account_scores": ["account_id"],
+    "score_history": ["entity_type", "entity_id"],
 }
+#: Marts that keep every score date: the gate checks the run's date only.
+DATED_MARTS = {"score_history"}
 #: Columns the score gate adds to lead_scores: 1 where the contact is in that stage (their means
 #: are the stage shares the drift check compares with the last publish).
 STAGE_SHARE_COLUMNS = {"_is_mql": "MQL", "_is_sql": "SQL", "_is_customer": "customer"}
@@ -331,9 +334,8 @@ def score_suite(mart: str) -> gx.ExpectationSuite:
                 value_set=["lead", "MQL", "SQL", "customer"],
                 description="lifecycle_stage is lead, MQL, SQL or customer",
             ),
-            _band("lead_score", "lifecycle_stage", "SQL", "sql_threshold", None),
-            _band("lead_score", "lifecycle_stage", "MQL", "mql_threshold", "sql_threshold"),
-            _band("lead_score", "lifecycle_stage", "lead", None, "mql_threshold"),
+            # thresholds are per segment: each row carries the ones its stage was decided with
+            *_stage_checks(),
         ]
         for grade, low, high in (
             ("A", "grade_a", None),
@@ -342,6 +344,10 @@ def score_suite(mart: str) -> gx.ExpectationSuite:
             ("D", None, "grade_c"),
         ):
             checks.append(_band("fit_score", "grade", grade, low, high))
+    elif mart == "score_history":
+        checks += _score_range(mart, "score")
+        for column in ("fit_score", "engagement_score"):
+            checks += _score_range(mart, column)
     elif mart == "account_scores":
         for column in ("fit_score", "engagement_score", "account_score"):
             checks += _score_range(mart, column)
@@ -388,6 +394,29 @@ def _drift_checks(mart: str) -> list[gxe.Expectation]:
                 min_value={"$PARAMETER": f"drift_{column}_min"},
                 max_value={"$PARAMETER": f"drift_{column}_max"},
                 description=f"{mart}: {what} within {bound} of the last publish",
+            )
+        )
+    return checks
+
+
+def _stage_checks() -> list[gxe.Expectation]:
+    """Each open lead's stage matches its lead_score and the thresholds of its row's segment."""
+    checks = []
+    for stage, greater, lesser, or_equal in (
+        ("SQL", "lead_score", "sql_threshold", True),
+        ("MQL", "lead_score", "mql_threshold", True),
+        ("MQL", "sql_threshold", "lead_score", False),
+        ("lead", "mql_threshold", "lead_score", False),
+    ):
+        relation = ">=" if or_equal else ">"
+        checks.append(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=greater,
+                column_B=lesser,
+                or_equal=or_equal,
+                row_condition=f'lifecycle_stage=="{stage}"',
+                condition_parser="pandas",
+                description=f"lifecycle_stage {stage} means {greater} {relation} {lesser}",
             )
         )
     return checks

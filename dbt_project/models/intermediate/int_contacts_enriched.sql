@@ -21,6 +21,14 @@ competitor_domains as (
     select * from {{ ref('competitor_domains') }}
 ),
 
+accounts as (
+    select * from {{ ref('int_accounts_enriched') }}
+),
+
+segment_rules as (
+    select * from {{ ref('segment_rules') }}
+),
+
 seniority_candidates as (
     select
         contacts.contact_id,
@@ -45,7 +53,7 @@ department_candidates as (
         on {{ regexp_matches('coalesce(contacts.department, contacts.job_title)', 'department_rules.pattern') }}
 ),
 
-final as (
+enriched as (
     select
         contacts.contact_id,
         contacts.account_id,
@@ -60,7 +68,9 @@ final as (
             else 'business'
         end as email_domain_type,
         contacts.lead_source,
-        contacts.created_at
+        contacts.created_at,
+        accounts.region,
+        accounts.industry
     from contacts
     left join seniority_candidates
         on
@@ -74,6 +84,39 @@ final as (
         on contacts.email_domain = free_mail_domains.domain
     left join competitor_domains
         on contacts.email_domain = competitor_domains.domain
+    left join accounts
+        on contacts.account_id = accounts.account_id
+),
+
+segment_candidates as (
+    select
+        enriched.contact_id,
+        segment_rules.segment,
+        row_number() over (
+            partition by enriched.contact_id order by segment_rules.priority
+        ) as match_rank
+    from enriched
+    inner join segment_rules
+        on
+            segment_rules.match_value = case segment_rules.match_column
+                when 'lead_source' then enriched.lead_source
+                when 'department' then enriched.department
+                when 'seniority' then enriched.seniority
+                when 'email_domain_type' then enriched.email_domain_type
+                when 'region' then enriched.region
+                when 'industry' then enriched.industry
+            end
+),
+
+final as (
+    select
+        enriched.*,
+        coalesce(segment_candidates.segment, 'default') as segment
+    from enriched
+    left join segment_candidates
+        on
+            enriched.contact_id = segment_candidates.contact_id
+            and segment_candidates.match_rank = 1
 )
 
 select * from final

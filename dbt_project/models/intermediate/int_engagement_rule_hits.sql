@@ -9,55 +9,90 @@ with daily as (
         and activity_date > {{ dbt.dateadd('day', '-' ~ var('engagement_lookback_days'), score_date()) }}
 ),
 
+contacts as (
+    select
+        contact_id,
+        segment
+    from {{ ref('int_contacts_enriched') }}
+),
+
+contact_segments as (
+    select distinct segment from contacts
+),
+
+engagement_points as (
+    select * from {{ ref('engagement_points') }}
+),
+
+segment_rules as (
+    -- each segment's rules: its own rows, the default rows for the actions it leaves alone
+    {{ rules_per_segment('engagement_points', 'contact_segments', ['action']) }}
+),
+
 rules as (
     select
-        engagement_points.action,
-        engagement_points.points,
-        engagement_points.max_points,
-        engagement_points.decay,
-        coalesce(
-            engagement_points.half_life_days, {{ var('engagement_half_life_days') }}
-        ) as half_life_days,
+        segment_rules.rule_set,
+        segment_rules.action,
+        segment_rules.points,
+        segment_rules.max_points,
+        segment_rules.decay,
+        coalesce(segment_rules.half_life_days, {{ var('engagement_half_life_days') }}) as half_life_days,
+        segment_rules.window_days,
         funnel_stage_weights.weight as stage_weight
-    from {{ ref('engagement_points') }} as engagement_points
+    from segment_rules
     inner join {{ ref('funnel_stage_weights') }} as funnel_stage_weights
-        on engagement_points.funnel_stage = funnel_stage_weights.funnel_stage
+        on segment_rules.funnel_stage = funnel_stage_weights.funnel_stage
+),
+
+contact_daily as (
+    select
+        daily.*,
+        contacts.segment
+    from daily
+    inner join contacts
+        on daily.contact_id = contacts.contact_id
 ),
 
 weighted as (
     select
-        daily.contact_id,
-        daily.action,
-        daily.activity_date,
-        daily.event_count,
-        rules.points * rules.stage_weight * daily.event_count as weighted_points,
+        contact_daily.contact_id,
+        contact_daily.segment,
+        contact_daily.action,
+        contact_daily.activity_date,
+        contact_daily.event_count,
+        rules.points * rules.stage_weight * contact_daily.event_count as weighted_points,
         -- fixed-point per event day, so sums are exact and do not depend on summation order
         cast(
-            rules.points * rules.stage_weight * daily.event_count
+            rules.points * rules.stage_weight * contact_daily.event_count
             * case
                 when rules.decay = 'half_life'
                     then {{ half_life_decay(
-                        dbt.datediff('daily.activity_date', score_date(), 'day'), 'rules.half_life_days'
+                        dbt.datediff('contact_daily.activity_date', score_date(), 'day'), 'rules.half_life_days'
+                    ) }}
+                when rules.decay = 'window'
+                    then {{ window_decay(
+                        dbt.datediff('contact_daily.activity_date', score_date(), 'day'), 'rules.window_days'
                     ) }}
                 else 1
             end
             as {{ points_type() }}
         ) as decayed_points
-    from daily
+    from contact_daily
     inner join rules
-        on daily.action = rules.action
+        on contact_daily.action = rules.action and contact_daily.segment = rules.rule_set
 ),
 
 per_action as (
     select
         contact_id,
+        segment,
         action,
         sum(event_count) as event_count,
         sum(weighted_points) as weighted_points,
         sum(decayed_points) as decayed_points,
         max(activity_date) as last_activity_date
     from weighted
-    group by contact_id, action
+    group by contact_id, segment, action
 ),
 
 last_engaged as (
@@ -71,21 +106,26 @@ last_engaged as (
 
 ignored as (
     select
-        daily.contact_id,
-        sum(daily.event_count) as ignored_mailings,
-        max(daily.activity_date) as last_activity_date
-    from daily
+        contact_daily.contact_id,
+        contact_daily.segment,
+        sum(contact_daily.event_count) as ignored_mailings,
+        max(contact_daily.activity_date) as last_activity_date
+    from contact_daily
     left join last_engaged
-        on daily.contact_id = last_engaged.contact_id
+        on contact_daily.contact_id = last_engaged.contact_id
     where
-        daily.action = 'delivered'
-        and (last_engaged.last_engaged_date is null or daily.activity_date > last_engaged.last_engaged_date)
-    group by daily.contact_id
+        contact_daily.action = 'delivered'
+        and (
+            last_engaged.last_engaged_date is null
+            or contact_daily.activity_date > last_engaged.last_engaged_date
+        )
+    group by contact_daily.contact_id, contact_daily.segment
 ),
 
 ignored_hits as (
     select
         ignored.contact_id,
+        ignored.segment,
         'ignored_mailings' as action,
         ignored.ignored_mailings as event_count,
         rules.points * rules.stage_weight as weighted_points,
@@ -93,7 +133,7 @@ ignored_hits as (
         ignored.last_activity_date
     from ignored
     inner join rules
-        on rules.action = 'ignored_mailings'
+        on rules.action = 'ignored_mailings' and ignored.segment = rules.rule_set
     where ignored.ignored_mailings >= {{ var('ignored_mailings_threshold') }}
 ),
 
@@ -120,7 +160,7 @@ final as (
         all_hits.last_activity_date
     from all_hits
     inner join rules
-        on all_hits.action = rules.action
+        on all_hits.action = rules.action and all_hits.segment = rules.rule_set
     where all_hits.weighted_points != 0
 )
 

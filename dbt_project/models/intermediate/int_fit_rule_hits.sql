@@ -13,6 +13,20 @@ fit_points as (
     select * from {{ ref('fit_points') }}
 ),
 
+contact_segments as (
+    select distinct segment from contacts
+),
+
+contact_rules as (
+    -- each contact segment's rules: its own rows, default rows for the values it leaves alone
+    {{ rules_per_segment('fit_points', 'contact_segments', ['attribute', 'value']) }}
+),
+
+account_rules as (
+    select * from fit_points
+    where segment = 'default'
+),
+
 account_attributes as (
     select
         account_id,
@@ -51,6 +65,7 @@ contact_attributes as (
     select
         contacts.contact_id,
         contacts.account_id,
+        contacts.segment,
         account_attributes.attribute,
         account_attributes.attribute_value
     from contacts
@@ -61,6 +76,7 @@ contact_attributes as (
     select
         contact_id,
         account_id,
+        segment,
         'seniority' as attribute,
         seniority as attribute_value
     from contacts
@@ -68,6 +84,7 @@ contact_attributes as (
     select
         contact_id,
         account_id,
+        segment,
         'department' as attribute,
         department as attribute_value
     from contacts
@@ -75,6 +92,7 @@ contact_attributes as (
     select
         contact_id,
         account_id,
+        segment,
         'email_domain' as attribute,
         email_domain_type as attribute_value
     from contacts
@@ -87,13 +105,13 @@ final as (
         account_attributes.account_id,
         account_attributes.attribute,
         account_attributes.attribute_value,
-        fit_points.account_points as points
+        account_rules.account_points as points
     from account_attributes
-    inner join fit_points
+    inner join account_rules
         on
-            account_attributes.attribute = fit_points.attribute
-            and account_attributes.attribute_value = fit_points.value
-    where fit_points.account_points != 0
+            account_attributes.attribute = account_rules.attribute
+            and account_attributes.attribute_value = account_rules.value
+    where account_rules.account_points != 0
     union all
     select
         'contact' as entity_type,
@@ -101,13 +119,14 @@ final as (
         contact_attributes.account_id,
         contact_attributes.attribute,
         contact_attributes.attribute_value,
-        fit_points.contact_points as points
+        contact_rules.contact_points as points
     from contact_attributes
-    inner join fit_points
+    inner join contact_rules
         on
-            contact_attributes.attribute = fit_points.attribute
-            and contact_attributes.attribute_value = fit_points.value
-    where fit_points.contact_points != 0
+            contact_attributes.segment = contact_rules.rule_set
+            and contact_attributes.attribute = contact_rules.attribute
+            and contact_attributes.attribute_value = contact_rules.value
+    where contact_rules.contact_points != 0
 )
 
 select * from final

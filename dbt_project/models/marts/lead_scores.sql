@@ -1,5 +1,7 @@
--- Lead score per contact: fit and engagement combined by weights, a letter grade from fit and a
--- lifecycle stage from the lead score thresholds (contacts of customer accounts are "customer").
+-- Lead score per contact: fit and engagement combined by the weights of the contact's segment, a
+-- letter grade from fit and a lifecycle stage from the segment's thresholds (int_segment_settings:
+-- the dbt vars unless seed segment_settings says otherwise); contacts of customer accounts are
+-- "customer".
 with contacts as (
     select * from {{ ref('int_contacts_enriched') }}
 ),
@@ -22,6 +24,10 @@ reasons as (
     where entity_type = 'contact'
 ),
 
+settings as (
+    select * from {{ ref('int_segment_settings') }}
+),
+
 grades as (
     select
         grade,
@@ -34,15 +40,20 @@ scored as (
     select
         contacts.contact_id,
         contacts.account_id,
+        contacts.segment,
+        settings.mql_threshold,
+        settings.sql_threshold,
         coalesce(fit.fit_score, 0) as fit_score,
         coalesce(engagement.engagement_score, 0) as engagement_score,
         round(
-            {{ var('lead_fit_weight') }} * coalesce(fit.fit_score, 0)
-            + {{ var('lead_engagement_weight') }} * coalesce(engagement.engagement_score, 0),
+            settings.lead_fit_weight * coalesce(fit.fit_score, 0)
+            + settings.lead_engagement_weight * coalesce(engagement.engagement_score, 0),
             1
         ) as lead_score,
         coalesce(accounts.is_customer, false) as is_customer
     from contacts
+    inner join settings
+        on contacts.segment = settings.segment
     left join fit
         on contacts.contact_id = fit.entity_id
     left join engagement
@@ -62,11 +73,14 @@ final as (
         grades.grade,
         case
             when scored.is_customer then 'customer'
-            when scored.lead_score >= {{ var('sql_threshold') }} then 'SQL'
-            when scored.lead_score >= {{ var('mql_threshold') }} then 'MQL'
+            when scored.lead_score >= scored.sql_threshold then 'SQL'
+            when scored.lead_score >= scored.mql_threshold then 'MQL'
             else 'lead'
         end as lifecycle_stage,
-        reasons.top_reasons
+        reasons.top_reasons,
+        scored.segment,
+        scored.mql_threshold,
+        scored.sql_threshold
     from scored
     left join grades
         on {{ in_band('scored.fit_score', 'grades') }}

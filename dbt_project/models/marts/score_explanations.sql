@@ -31,6 +31,10 @@ accounts as (
     select * from {{ ref('account_scores') }}
 ),
 
+settings as (
+    select * from {{ ref('int_segment_settings') }}
+),
+
 rules as (
     select
         entity_type,
@@ -55,13 +59,15 @@ rules as (
         union all
         select
             'contact' as entity_type,
-            contact_id as entity_id,
+            leads.contact_id as entity_id,
             'lead' as score_name,
             '{{ score }}' as rule,
-            'x {{ var(weight) }}' as rule_value,
-            cast({{ score }} as {{ points_type() }}) as raw_points,
-            cast({{ var(weight) }} * {{ score }} as {{ points_type() }}) as points
+            'x ' || cast(settings.{{ weight }} as {{ dbt.type_string() }}) as rule_value,
+            cast(leads.{{ score }} as {{ points_type() }}) as raw_points,
+            cast(settings.{{ weight }} * leads.{{ score }} as {{ points_type() }}) as points
         from leads
+        inner join settings
+            on leads.segment = settings.segment
     {% endfor %}
     {% for weight, score in [
         ('account_fit_weight', 'fit_score'),
