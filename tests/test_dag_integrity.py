@@ -90,3 +90,23 @@ def test_model_granularity_renders_one_task_per_dbt_node(monkeypatch, tmp_path):
     dbt_tasks = [t for t in dag.task_ids if t.startswith("dbt.")]
     assert any("lead_scores" in t for t in dbt_tasks), dbt_tasks
     assert any("stg_email__events" in t for t in dbt_tasks), dbt_tasks
+
+
+def test_dbt_models_only_read_their_own_or_earlier_layers():
+    """The DAG builds staging, intermediate, marts in that order: a model reading a later layer
+    would read last run's table (or none)."""
+    import re
+
+    layers = {"staging": 0, "intermediate": 1, "marts": 2}
+    models = {p.stem: p for p in (ROOT / "dbt_project" / "models").rglob("*.sql")}
+    layer = {
+        name: layers[p.relative_to(ROOT / "dbt_project" / "models").parts[0]]
+        for name, p in models.items()
+    }
+    inverted = [
+        f"{name} ({path.parent.name}) reads {ref}"
+        for name, path in models.items()
+        for ref in re.findall(r"ref\('(\w+)'\)", path.read_text())
+        if ref in layer and layer[ref] > layer[name]
+    ]
+    assert not inverted, inverted

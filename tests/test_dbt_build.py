@@ -66,6 +66,7 @@ def test_the_five_marts_have_the_promised_columns(built):
             "segment",
             "mql_threshold",
             "sql_threshold",
+            "strongest_topic",
         ],
         "account_scores": [
             "account_id",

@@ -97,10 +97,16 @@ def test_rerunning_a_date_gives_identical_tables(
     # a later date, then the earlier one again: point in time, the later delivery does not leak
     run_interval(NEXT, NEXT + timedelta(days=1), gates=False, publish=False, dbt=in_process_dbt)
     run_interval(DAY, NEXT, dbt=in_process_dbt)
-    assert_same(
-        {k: v for k, v in first.items() if k.startswith("marts.")},
-        snapshot(world.warehouse, ("marts",)),
-    )
+    again = snapshot(world.warehouse, ("marts",))
+    assert {r[3] for r in again["marts.score_history"]} == {DAY - timedelta(days=1), DAY, NEXT}
+    assert_same(on_day(first, DAY), on_day(again, DAY))
+
+
+def on_day(tables: dict[str, list[tuple]], day: date) -> dict[str, list[tuple]]:
+    """The marts as of one score date: score_history keeps every date, the others only theirs."""
+    marts = {k: v for k, v in tables.items() if k.startswith("marts.")}
+    marts["marts.score_history"] = [r for r in marts["marts.score_history"] if r[3] == day]
+    return marts
 
 
 def test_backfill_of_30_days_equals_30_daily_runs(
@@ -110,7 +116,8 @@ def test_backfill_of_30_days_equals_30_daily_runs(
 
     The daily runs land each day and advance the incremental models, the only state that
     carries from one run to the next (every other model is rebuilt whole from raw data at each
-    run); the last day runs the whole build, gates and publish. Both paths end in the same tables.
+    run; score_history is compared for the days both paths score); the last day runs the whole
+    build, gates and publish. Both paths end in the same tables.
     """
     root = tmp_path / "base"
     root.mkdir()
@@ -135,7 +142,14 @@ def test_backfill_of_30_days_equals_30_daily_runs(
             dbt=lambda d, last=last: (
                 in_process_dbt(d)
                 if last
-                else in_process_dbt(d, "run", "--select", "config.materialized:incremental")
+                else in_process_dbt(
+                    d,
+                    "run",
+                    "--select",
+                    "config.materialized:incremental",
+                    "--exclude",
+                    "score_history",
+                )
             ),
         )
     daily_tables = snapshot(daily.warehouse, WAREHOUSE_SCHEMAS)
@@ -145,6 +159,14 @@ def test_backfill_of_30_days_equals_30_daily_runs(
     backfill_tables = snapshot(backfill.warehouse, WAREHOUSE_SCHEMAS)
 
     assert len(daily_tables["marts.lead_scores"]) > 0
+    # history: a backfill interval scores its last day (`leadscore history` fills the days between)
+    last = end - timedelta(days=1)
+    for tables in (daily_tables, backfill_tables):
+        tables["marts.score_history"] = [
+            r
+            for r in tables["marts.score_history"]
+            if r[3] in (last, first_backfilled - timedelta(days=1))
+        ]
     assert_same(daily_tables, backfill_tables)
     assert table_contents(daily.serving / "scores.duckdb") == table_contents(
         backfill.serving / "scores.duckdb"

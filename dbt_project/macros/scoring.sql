@@ -108,3 +108,13 @@
 {% macro window_decay(age_days, window_days) -%}
     case when {{ age_days }} <= {{ window_days }} then 1 else 0 end
 {%- endmacro %}
+
+{#- The decay factor of a rule (columns decay, half_life_days, window_days of `rule`) for events
+    `age_days` old: half_life halves, window cuts off, none keeps. -#}
+{% macro decay_factor(age_days, rule) -%}
+    case
+        when {{ rule }}.decay = 'half_life' then {{ half_life_decay(age_days, rule ~ '.half_life_days') }}
+        when {{ rule }}.decay = 'window' then {{ window_decay(age_days, rule ~ '.window_days') }}
+        else 1
+    end
+{%- endmacro %}

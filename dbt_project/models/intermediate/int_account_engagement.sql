@@ -5,7 +5,7 @@ with ledger as (
 ),
 
 engagement as (
-    select * from {{ ref('engagement_scores') }}
+    select * from {{ ref('int_contact_engagement') }}
 ),
 
 contacts as (

@@ -3,7 +3,7 @@
 -- fills. One ledger row per contribution: int_account_engagement sums them, score_explanations
 -- shows them.
 with engagement as (
-    select * from {{ ref('engagement_scores') }}
+    select * from {{ ref('int_contact_engagement') }}
 ),
 
 contacts as (

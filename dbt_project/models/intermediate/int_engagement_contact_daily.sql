@@ -21,6 +21,8 @@ resolved as (
         daily.activity_date,
         daily.source,
         daily.action,
+        daily.topic,
+        daily.product_line,
         daily.event_count
     from daily
     left join contacts_by_email
@@ -33,10 +35,12 @@ final as (
         activity_date,
         source,
         action,
+        topic,
+        product_line,
         sum(event_count) as event_count
     from resolved
     where contact_id is not null
-    group by contact_id, activity_date, source, action
+    group by contact_id, activity_date, source, action, topic, product_line
 )
 
 select * from final

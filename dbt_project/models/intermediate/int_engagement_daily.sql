@@ -7,7 +7,7 @@
     )
 }}
 
--- Events per person (web: contact id, email: address), day and action. Incremental: only the days
+-- Events per person (web: contact id, email: address), day, action and topic / product line. Incremental: only the days
 -- touched by newly staged events are recomputed (and replaced whole), so a daily run costs the
 -- day's delta. Addresses are matched to contacts downstream (int_engagement_contact_daily).
 with events as (
@@ -29,6 +29,8 @@ final as (
         events.activity_date,
         events.source,
         events.action,
+        events.topic,
+        events.product_line,
         count(*) as event_count,
         max(events._loaded_at) as _loaded_at
     from events
@@ -36,7 +38,14 @@ final as (
         inner join touched_days
             on events.activity_date = touched_days.activity_date
     {% endif %}
-    group by events.contact_id, events.email, events.activity_date, events.source, events.action
+    group by
+        events.contact_id,
+        events.email,
+        events.activity_date,
+        events.source,
+        events.action,
+        events.topic,
+        events.product_line
 )
 
 select * from final

@@ -16,32 +16,8 @@ contacts as (
     from {{ ref('int_contacts_enriched') }}
 ),
 
-contact_segments as (
-    select distinct segment from contacts
-),
-
-engagement_points as (
-    select * from {{ ref('engagement_points') }}
-),
-
-segment_rules as (
-    -- each segment's rules: its own rows, the default rows for the actions it leaves alone
-    {{ rules_per_segment('engagement_points', 'contact_segments', ['action']) }}
-),
-
 rules as (
-    select
-        segment_rules.rule_set,
-        segment_rules.action,
-        segment_rules.points,
-        segment_rules.max_points,
-        segment_rules.decay,
-        coalesce(segment_rules.half_life_days, {{ var('engagement_half_life_days') }}) as half_life_days,
-        segment_rules.window_days,
-        funnel_stage_weights.weight as stage_weight
-    from segment_rules
-    inner join {{ ref('funnel_stage_weights') }} as funnel_stage_weights
-        on segment_rules.funnel_stage = funnel_stage_weights.funnel_stage
+    select * from {{ ref('int_engagement_rules') }}
 ),
 
 contact_daily as (
@@ -64,17 +40,7 @@ weighted as (
         -- fixed-point per event day, so sums are exact and do not depend on summation order
         cast(
             rules.points * rules.stage_weight * contact_daily.event_count
-            * case
-                when rules.decay = 'half_life'
-                    then {{ half_life_decay(
-                        dbt.datediff('contact_daily.activity_date', score_date(), 'day'), 'rules.half_life_days'
-                    ) }}
-                when rules.decay = 'window'
-                    then {{ window_decay(
-                        dbt.datediff('contact_daily.activity_date', score_date(), 'day'), 'rules.window_days'
-                    ) }}
-                else 1
-            end
+            * {{ decay_factor(dbt.datediff('contact_daily.activity_date', score_date(), 'day'), 'rules') }}
             as {{ points_type() }}
         ) as decayed_points
     from contact_daily

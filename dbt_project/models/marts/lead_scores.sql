@@ -28,6 +28,11 @@ settings as (
     select * from {{ ref('int_segment_settings') }}
 ),
 
+strongest_topics as (
+    select * from {{ ref('topic_scores') }}
+    where topic_type = 'topic' and is_strongest
+),
+
 grades as (
     select
         grade,
@@ -80,12 +85,15 @@ final as (
         reasons.top_reasons,
         scored.segment,
         scored.mql_threshold,
-        scored.sql_threshold
+        scored.sql_threshold,
+        strongest_topics.topic as strongest_topic
     from scored
     left join grades
         on {{ in_band('scored.fit_score', 'grades') }}
     left join reasons
         on scored.contact_id = reasons.entity_id
+    left join strongest_topics
+        on scored.contact_id = strongest_topics.contact_id
 )
 
 select * from final
