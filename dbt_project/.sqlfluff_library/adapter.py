@@ -17,11 +17,16 @@ def _points_type():
     return "decimal(18, 6)"
 
 
+def _day_of_month(date_expression):
+    return f"extract(day from {date_expression})"
+
+
 _MACROS = {
     "regexp_matches": _regexp_matches,
     "parse_utc_timestamp": _parse_utc_timestamp,
     "type_double": _type_double,
     "points_type": _points_type,
+    "day_of_month": _day_of_month,
 }
 
 

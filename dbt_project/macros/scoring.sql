@@ -118,3 +118,34 @@
         else 1
     end
 {%- endmacro %}
+
+{#- Days an invoice was paid after its due date, as of the score date (0 when on time; still
+    open counts until the score date). -#}
+{% macro days_late(due_date, paid_date) -%}
+    greatest(
+        {{ dbt.datediff(
+            due_date,
+            'case when ' ~ paid_date ~ ' <= ' ~ score_date() ~ ' then ' ~ paid_date ~ ' else ' ~ score_date() ~ ' end',
+            'day'
+        ) }},
+        0
+    )
+{%- endmacro %}
+
+{#- A subscription (alias `s`) runs on `day`: started, not ended, not cancelled or expired by then. -#}
+{% macro active_on(s, day) -%}
+    (
+        {{ s }}.start_date <= {{ day }}
+        and {{ s }}.end_date > {{ day }}
+        and ({{ s }}.status = 'active' or cast({{ s }}.updated_at as date) > {{ day }})
+    )
+{%- endmacro %}
+
+{#- The day of the month of a date (ANSI extract; dispatched for engines that differ). -#}
+{% macro day_of_month(date_expression) -%}
+    {{ return(adapter.dispatch('day_of_month', 'leadscore')(date_expression)) }}
+{%- endmacro %}
+
+{% macro default__day_of_month(date_expression) -%}
+    extract(day from {{ date_expression }})
+{%- endmacro %}

@@ -85,6 +85,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_history(args: argparse.Namespace) -> int:
+    from leadscore.pipeline import monthly_cutoffs, score_past_dates
+
+    current = args.current or _last_loaded_day()
+    dates = args.date or monthly_cutoffs(current - timedelta(days=1), args.months)
+    print(f"scoring {len(dates)} past dates ({dates[0]}..{dates[-1]}), then {current}")
+    timings = score_past_dates(dates, current=current)
+    print("  " + ", ".join(f"{d} {s:.1f} s" for d, s in timings.items()))
+    return 0
+
+
+def _last_loaded_day() -> date:
+    import duckdb
+
+    with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
+        day = con.execute("select max(file_day) from raw.load_log").fetchone()[0]
+    if day is None:
+        raise ValueError(f"nothing loaded in {config.warehouse_path()}; run `leadscore extract`")
+    return day
+
+
 def _cmd_publish(args: argparse.Namespace) -> int:
     from leadscore.publish import publish
 
@@ -156,6 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=_date, required=True, help="end day (exclusive)")
     p.add_argument("--accept-drift", action="store_true", help=drift_help)
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "history",
+        help="score past dates into score_history (validation cut-offs), then the current day",
+    )
+    p.add_argument("--months", type=int, default=12, help="monthly cut-offs (default 12)")
+    p.add_argument("--date", type=_date, action="append", help="score these dates instead")
+    p.add_argument(
+        "--current",
+        type=_date,
+        default=None,
+        help="the day to leave the marts at (default: last loaded)",
+    )
+    p.set_defaults(func=_cmd_history)
 
     p = sub.add_parser("publish", help="copy the marts to the serving file (after the score gate)")
     p.add_argument("--date", type=_date, required=True, help="the score date the marts are for")

@@ -60,16 +60,7 @@ payments as (
     -- days late per invoice due in the lookback window: paid late, or still open past its due date
     select
         account_id,
-        avg(
-            greatest(
-                {{ dbt.datediff(
-                    'due_date',
-                    'case when paid_date <= ' ~ score_date() ~ ' then paid_date else ' ~ score_date() ~ ' end',
-                    'day'
-                ) }},
-                0
-            )
-        ) as avg_days_late,
+        avg({{ days_late('due_date', 'paid_date') }}) as avg_days_late,
         count(*) as invoices_due
     from invoices
     where

@@ -1,0 +1,183 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='score_date',
+        on_schema_change='fail',
+    )
+}}
+
+-- Do the scores predict what happened next? For every validation cut-off in score_history (day
+-- var validation_day_of_month of each month, at least var validation_horizon_days before the score
+-- date, within var validation_lookback_days before that), the scores as they were published then
+-- (no later data) against the outcome in the following validation_horizon_days:
+--   lead_conversion:   open leads (not customers, no won deal yet) with a won deal in the window;
+--   account_retention: customer accounts still under contract at the end of the window.
+-- Per band: conversion rate, lift over the base rate; overall: AUC. Kept per run (score date), so
+-- a team sees the rules' accuracy drift.
+with history as (
+    select * from {{ ref('score_history') }}
+),
+
+deals as (
+    select * from {{ ref('stg_crm__deals') }}
+    where is_won
+),
+
+subscriptions as (
+    select * from {{ ref('stg_crm__subscriptions') }}
+),
+
+cutoffs as (
+    select distinct score_date as cutoff_date
+    from history
+    where
+        {{ day_of_month('score_date') }} = {{ var('validation_day_of_month') }}
+        and score_date <= {{ dbt.dateadd('day', '-' ~ var('validation_horizon_days'), score_date()) }}
+        and score_date > {{ dbt.dateadd(
+            'day', '-' ~ (var('validation_horizon_days') + var('validation_lookback_days')), score_date()
+        ) }}
+),
+
+leads as (
+    select
+        history.score_date as cutoff_date,
+        history.entity_id,
+        history.score,
+        history.stage as band,
+        exists(
+            select 1 from deals
+            where
+                deals.contact_id = history.entity_id
+                and deals.closed_date > history.score_date
+                and deals.closed_date
+                <= {{ dbt.dateadd('day', var('validation_horizon_days'), 'history.score_date') }}
+        ) as outcome
+    from history
+    inner join cutoffs
+        on history.score_date = cutoffs.cutoff_date
+    where
+        history.entity_type = 'contact'
+        and history.stage != 'customer'
+        and not exists (
+            select 1 from deals
+            where deals.contact_id = history.entity_id and deals.closed_date <= history.score_date
+        )
+),
+
+accounts as (
+    select
+        history.score_date as cutoff_date,
+        history.entity_id,
+        history.score,
+        history.stage as band,
+        exists(
+            select 1 from subscriptions
+            where
+                subscriptions.account_id = history.entity_id
+                and {{ active_on(
+                    'subscriptions',
+                    dbt.dateadd('day', var('validation_horizon_days'), 'history.score_date')
+                ) }}
+        ) as outcome
+    from history
+    inner join cutoffs
+        on history.score_date = cutoffs.cutoff_date
+    where history.entity_type = 'account' and history.financial_score is not null
+),
+
+observations as (
+    select
+        'lead_conversion' as model,
+        *
+    from leads
+    union all
+    select
+        'account_retention' as model,
+        *
+    from accounts
+),
+
+ranked as (
+    select
+        *,
+        ntile(10) over (partition by model order by score desc, entity_id asc, cutoff_date asc) as decile,
+        row_number() over (partition by model order by score asc) as score_rank
+    from observations
+),
+
+tie_ranked as (
+    -- ties share their mean rank, as the Mann-Whitney AUC needs
+    select
+        *,
+        avg(score_rank) over (partition by model, score) as mean_rank
+    from ranked
+),
+
+overall as (
+    select
+        model,
+        count(*) as entities,
+        sum(case when outcome then 1 else 0 end) as positives,
+        sum(case when outcome then mean_rank else 0 end) as positive_rank_sum,
+        count(distinct cutoff_date) as cutoffs,
+        min(cutoff_date) as first_cutoff,
+        max(cutoff_date) as last_cutoff
+    from tie_ranked
+    group by model
+),
+
+bands as (
+    select
+        model,
+        'decile' as band_type,
+        cast(decile as {{ dbt.type_string() }}) as band,
+        count(*) as entities,
+        sum(case when outcome then 1 else 0 end) as positives
+    from tie_ranked
+    group by model, decile
+    union all
+    select
+        model,
+        case when model = 'lead_conversion' then 'stage' else 'tier' end as band_type,
+        band,
+        count(*) as entities,
+        sum(case when outcome then 1 else 0 end) as positives
+    from tie_ranked
+    group by model, band
+    union all
+    select
+        model,
+        'all' as band_type,
+        'all' as band,
+        entities,
+        positives
+    from overall
+),
+
+final as (
+    select
+        {{ score_date() }} as score_date,
+        bands.model,
+        bands.band_type,
+        bands.band,
+        cast(bands.entities as integer) as entities,
+        cast(bands.positives as integer) as positives,
+        cast(bands.positives as {{ type_double() }}) / bands.entities as rate,
+        (cast(bands.positives as {{ type_double() }}) / bands.entities)
+        / nullif(cast(overall.positives as {{ type_double() }}) / overall.entities, 0) as lift,
+        case
+            when bands.band_type = 'all' and overall.positives > 0 and overall.positives < overall.entities
+                then
+                    (overall.positive_rank_sum - overall.positives * (overall.positives + 1) / 2.0)
+                    / (cast(overall.positives as {{ type_double() }}) * (overall.entities - overall.positives))
+        end as auc,
+        cast(overall.cutoffs as integer) as cutoffs,
+        overall.first_cutoff,
+        overall.last_cutoff
+    from bands
+    inner join overall
+        on bands.model = overall.model
+)
+
+select * from final
