@@ -153,6 +153,12 @@ def _marts_warehouse(tmp_path: Path, lead_rows: list[tuple]) -> Path:
             "50.0 as financial_score, 55.0 as account_score, 'Growth' as tier "
             "from marts.lead_scores limit 1"
         )
+        con.execute(
+            "create table marts.score_history as select 'contact' as entity_type, "
+            "contact_id as entity_id, account_id, score_date, fit_score, engagement_score, "
+            "null::double as financial_score, lead_score as score, lifecycle_stage as stage "
+            "from marts.lead_scores"
+        )
     return warehouse
 
 

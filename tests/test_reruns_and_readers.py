@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,8 +45,15 @@ LOAD_TIME_COLUMNS = {
 WAIT_SECONDS = 120
 
 
-def snapshot(warehouse: Path, schemas: tuple[str, ...]) -> dict[str, list[tuple]]:
-    """Sorted rows of every table in ``schemas``, without load-time columns."""
+#: Marts that keep a row set per score date (the others hold the current date only).
+DATED_MARTS = ("score_history", "score_signals", "model_validation", "rule_history")
+
+
+def snapshot(
+    warehouse: Path, schemas: tuple[str, ...], days: tuple[date, ...] | None = None
+) -> dict[str, list[tuple]]:
+    """Sorted rows of every table in ``schemas``, without load-time columns; with ``days``, the
+    dated marts keep only the rows of those score dates."""
     out = {}
     with duckdb.connect(str(warehouse), read_only=True) as con:
         tables = con.execute(
@@ -63,9 +71,12 @@ def snapshot(warehouse: Path, schemas: tuple[str, ...]) -> dict[str, list[tuple]
                 ).fetchall()
                 if r[0] not in LOAD_TIME_COLUMNS
             ]
+            dated = days is not None and schema == "marts" and table in DATED_MARTS
             rows = con.execute(
                 f"select {', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)} "
                 f"from {schema}.{table}"
+                + (" where list_contains($days, score_date)" if dated else ""),
+                {"days": list(days)} if dated else {},
             ).fetchall()
             out[f"{schema}.{table}"] = sorted(rows, key=repr)
     return out
@@ -88,6 +99,8 @@ def test_rerunning_a_date_gives_identical_tables(
     world = small_world.copy(tmp_path / "world").activate(monkeypatch)
     run_interval(DAY, NEXT, dbt=in_process_dbt)
     first = snapshot(world.warehouse, WAREHOUSE_SCHEMAS)
+    first_warehouse = tmp_path / "first.duckdb"
+    shutil.copyfile(world.warehouse, first_warehouse)
     first_serving = table_contents(world.serving / "scores.duckdb")
 
     run_interval(DAY, NEXT, dbt=in_process_dbt)  # the same date again, at once
@@ -97,16 +110,12 @@ def test_rerunning_a_date_gives_identical_tables(
     # a later date, then the earlier one again: point in time, the later delivery does not leak
     run_interval(NEXT, NEXT + timedelta(days=1), gates=False, publish=False, dbt=in_process_dbt)
     run_interval(DAY, NEXT, dbt=in_process_dbt)
-    again = snapshot(world.warehouse, ("marts",))
-    assert {r[3] for r in again["marts.score_history"]} == {DAY - timedelta(days=1), DAY, NEXT}
-    assert_same(on_day(first, DAY), on_day(again, DAY))
-
-
-def on_day(tables: dict[str, list[tuple]], day: date) -> dict[str, list[tuple]]:
-    """The marts as of one score date: score_history keeps every date, the others only theirs."""
-    marts = {k: v for k, v in tables.items() if k.startswith("marts.")}
-    marts["marts.score_history"] = [r for r in marts["marts.score_history"] if r[3] == day]
-    return marts
+    history = snapshot(world.warehouse, ("marts",))["marts.score_history"]
+    assert {r[3] for r in history} == {DAY - timedelta(days=1), DAY, NEXT}
+    assert_same(
+        snapshot(first_warehouse, ("marts",), (DAY,)),
+        snapshot(world.warehouse, ("marts",), (DAY,)),
+    )
 
 
 def test_backfill_of_30_days_equals_30_daily_runs(
@@ -148,25 +157,20 @@ def test_backfill_of_30_days_equals_30_daily_runs(
                     "--select",
                     "config.materialized:incremental",
                     "--exclude",
-                    "score_history",
+                    *DATED_MARTS,
                 )
             ),
         )
-    daily_tables = snapshot(daily.warehouse, WAREHOUSE_SCHEMAS)
+    last = end - timedelta(days=1)
+    # history: a backfill interval scores its last day (`leadscore history` fills the days between)
+    shared_days = (first_backfilled - timedelta(days=1), last)
+    daily_tables = snapshot(daily.warehouse, WAREHOUSE_SCHEMAS, shared_days)
 
     backfill = base.copy(tmp_path / "backfill").activate(monkeypatch)
     run_interval(first_backfilled, end, accept_drift=True, dbt=in_process_dbt)
-    backfill_tables = snapshot(backfill.warehouse, WAREHOUSE_SCHEMAS)
+    backfill_tables = snapshot(backfill.warehouse, WAREHOUSE_SCHEMAS, shared_days)
 
     assert len(daily_tables["marts.lead_scores"]) > 0
-    # history: a backfill interval scores its last day (`leadscore history` fills the days between)
-    last = end - timedelta(days=1)
-    for tables in (daily_tables, backfill_tables):
-        tables["marts.score_history"] = [
-            r
-            for r in tables["marts.score_history"]
-            if r[3] in (last, first_backfilled - timedelta(days=1))
-        ]
     assert_same(daily_tables, backfill_tables)
     assert table_contents(daily.serving / "scores.duckdb") == table_contents(
         backfill.serving / "scores.duckdb"

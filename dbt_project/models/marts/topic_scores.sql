@@ -69,7 +69,8 @@ per_action as (
         topic,
         action,
         sum(event_count) as event_count,
-        least(sum(decayed_points), max(max_points)) as points
+        -- fixed point: the sum over actions below is exact whatever the order
+        cast(least(sum(decayed_points), max(max_points)) as {{ points_type() }}) as points
     from weighted
     group by contact_id, account_id, topic_type, topic, action
 ),
