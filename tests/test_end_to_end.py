@@ -5,6 +5,7 @@ Reruns, crashes and backfills are covered in test_reruns_and_readers.py (same st
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -107,3 +108,18 @@ def test_history_loaded_before_the_dag_covers_every_day(pipeline, demo_landing):
             "select count(distinct file_day) from raw.load_log where source = 'web'"
         ).fetchone()[0]
     assert n_days == (LOGICAL_DATES[-1] - first).days
+
+
+def test_signals_are_kept_per_day_and_new_only_once(pipeline):
+    with duckdb.connect(str(pipeline["warehouse"]), read_only=True) as con:
+        signals = con.execute("select * from marts.score_signals").df()
+        history_days = con.execute(
+            "select count(distinct score_date) from marts.score_history"
+        ).fetchone()[0]
+    days = sorted(set(signals.score_date.dt.date))
+    assert len(days) == len(LOGICAL_DATES) == history_days
+    key = ["signal", "entity_type", "entity_id"]
+    for previous, day in itertools.pairwise(days):
+        before = signals[signals.score_date.dt.date == previous].set_index(key)
+        today = signals[signals.score_date.dt.date == day].set_index(key)
+        assert (today.is_new == ~today.index.isin(before.index)).all()
