@@ -14,6 +14,8 @@ DEMO_END ?= 2026-11-20
 DEMO_FIRST_SCORED_DAY ?= 2026-11-18
 DEMO_RUNS ?= 2026-11-19 2026-11-20 2026-11-21
 SCALE ?= 1
+# Monthly cut-offs scored before the daily runs, so model_validation has outcomes to compare with.
+BACKTEST_MONTHS ?= 12
 
 export LEADSCORE_HOME := $(CURDIR)
 export LEADSCORE_WAREHOUSE ?= $(CURDIR)/data/warehouse.duckdb
@@ -31,7 +33,7 @@ export GX_ANALYTICS_ENABLED := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PYTHONWARNINGS := ignore
 
-.PHONY: help install lock data airflow-init dbt-parse demo history runs summary test test-fast lint format bench expectations clean
+.PHONY: help install lock data airflow-init dbt-parse demo history backtest runs summary test test-fast lint format bench expectations clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -65,6 +67,9 @@ history: install ## load all exports before the demo runs into the warehouse (in
 	rm -f $(LEADSCORE_WAREHOUSE) $(LEADSCORE_WAREHOUSE).wal
 	$(BIN)/leadscore extract --end $(DEMO_FIRST_SCORED_DAY)
 
+backtest: install ## score the 1st of each of the last BACKTEST_MONTHS months (history for validation)
+	$(BIN)/leadscore history --months $(BACKTEST_MONTHS)
+
 runs: airflow-init dbt-parse ## run the daily DAG for DEMO_RUNS with `airflow dags test`
 	@for d in $(DEMO_RUNS); do \
 	  echo "== airflow dags test scoring_daily $$d"; \
@@ -78,8 +83,8 @@ runs: airflow-init dbt-parse ## run the daily DAG for DEMO_RUNS with `airflow da
 summary: install ## print the scores summary
 	$(BIN)/leadscore summary
 
-demo: ## set everything up, generate data, run the DAG for 3 days, print a summary
-	@for stage in install data history runs summary; do \
+demo: ## set everything up, generate data, backtest 12 months, run the DAG for 3 days, print a summary
+	@for stage in install data history backtest runs summary; do \
 	  start=$$(date +%s); \
 	  $(MAKE) --no-print-directory $$stage; \
 	  echo "-- stage $$stage took $$(( $$(date +%s) - start )) s"; \

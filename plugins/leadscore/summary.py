@@ -52,6 +52,27 @@ def render_summary(warehouse: Path | None = None, *, top: int = 10) -> str:
             """
         ).fetchall()
 
+        validation = con.execute(
+            """
+            select model, auc, cutoffs, first_cutoff, last_cutoff,
+                (select lift from marts.model_validation d
+                 where d.score_date = v.score_date and d.model = v.model
+                   and d.band_type = 'decile' and d.band = '1') as top_decile_lift
+            from marts.model_validation v
+            where band_type = 'all'
+                and score_date = (select max(score_date) from marts.model_validation)
+            order by model desc
+            """
+        ).fetchall()
+        signals = con.execute(
+            """
+            select signal_type, count(*), count(*) filter (where is_new)
+            from marts.score_signals
+            where score_date = (select max(score_date) from marts.score_signals)
+            group by signal_type order by signal_type
+            """
+        ).fetchall()
+
     lines = [
         f"Scores for {score_date} (warehouse {warehouse})",
         f"  contacts scored: {contacts:,}   MQL: {mql:,}   SQL: {sql_:,}   "
@@ -73,6 +94,19 @@ def render_summary(warehouse: Path | None = None, *, top: int = 10) -> str:
             f"  {contact_id:<9} {(name or '')[:24]:<24} {(title or '-')[:28]:<28} {grade} "
             f"{stage:<4} {score:5.1f} ({fit:.0f} / {eng:.0f})"
         )
+    lines += ["", "Validation against what happened next (marts.model_validation):"]
+    if not validation:
+        lines.append("  no cut-offs old enough yet: run `make backtest` (leadscore history)")
+    for model, auc, cutoffs, first, last, lift in validation:
+        lift_text = f", top-decile lift {lift:.1f}" if lift is not None else ""
+        auc_text = f"AUC {auc:.3f}" if auc is not None else "AUC n/a"
+        lines.append(
+            f"  {model:<18} {auc_text}{lift_text} over {cutoffs} monthly cut-offs ({first}..{last})"
+        )
+    lines.append(
+        "Signals today: "
+        + (", ".join(f"{kind} {n:,} ({new:,} new)" for kind, n, new in signals) or "none")
+    )
     serving = serving_path()
     published = last_publish()
     when = (
