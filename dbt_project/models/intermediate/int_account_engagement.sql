@@ -4,12 +4,8 @@ with ledger as (
     select * from {{ ref('int_account_engagement_ledger') }}
 ),
 
-engagement as (
-    select * from {{ ref('int_contact_engagement') }}
-),
-
-contacts as (
-    select * from {{ ref('int_contacts_enriched') }}
+members as (
+    select * from {{ ref('int_buying_group_members') }}
 ),
 
 roles as (
@@ -25,42 +21,14 @@ points as (
     group by account_id
 ),
 
-engaged_contacts as (
-    select
-        engagement.account_id,
-        engagement.contact_id,
-        contacts.seniority,
-        contacts.department
-    from engagement
-    inner join contacts
-        on engagement.contact_id = contacts.contact_id
-    where engagement.engagement_score >= {{ var('engaged_contact_min_score') }}
-),
-
-decision_makers as (
-    select distinct
-        engaged_contacts.account_id,
-        engaged_contacts.contact_id
-    from engaged_contacts
-    inner join roles
-        on
-            roles.decision_maker
-            and (
-                (roles.match_column = 'seniority' and engaged_contacts.seniority = roles.match_value)
-                or (roles.match_column = 'department' and engaged_contacts.department = roles.match_value)
-            )
-),
-
 engaged as (
     select
-        engaged_contacts.account_id,
-        count(*) as engaged_contacts,
-        count(decision_makers.contact_id) as decision_makers_engaged,
-        sum(case when engaged_contacts.seniority = 'c_level' then 1 else 0 end) as c_level_engaged
-    from engaged_contacts
-    left join decision_makers
-        on engaged_contacts.contact_id = decision_makers.contact_id
-    group by engaged_contacts.account_id
+        account_id,
+        count(distinct contact_id) as engaged_contacts,
+        count(distinct case when decision_maker then contact_id end) as decision_makers_engaged,
+        count(distinct case when seniority = 'c_level' then contact_id end) as c_level_engaged
+    from members
+    group by account_id
 ),
 
 final as (

@@ -6,10 +6,6 @@ with engagement as (
     select * from {{ ref('int_contact_engagement') }}
 ),
 
-contacts as (
-    select * from {{ ref('int_contacts_enriched') }}
-),
-
 roles as (
     select * from {{ ref('buying_group_roles') }}
 ),
@@ -37,27 +33,12 @@ top_contacts as (
     where engagement_rank <= {{ var('account_engagement_top_k') }}
 ),
 
-engaged as (
-    select
-        engagement.account_id,
-        engagement.contact_id,
-        contacts.seniority,
-        contacts.department
-    from engagement
-    inner join contacts
-        on engagement.contact_id = contacts.contact_id
-    where engagement.engagement_score >= {{ var('engaged_contact_min_score') }}
-),
-
 covered_roles as (
     select distinct
-        engaged.account_id,
-        roles.role
-    from engaged
-    inner join roles
-        on
-            (roles.match_column = 'seniority' and engaged.seniority = roles.match_value)
-            or (roles.match_column = 'department' and engaged.department = roles.match_value)
+        account_id,
+        role
+    from {{ ref('int_buying_group_members') }}
+    where role is not null
 ),
 
 role_count as (

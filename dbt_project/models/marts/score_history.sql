@@ -47,29 +47,23 @@ today as (
     from accounts
 ),
 
-{% if is_incremental() %}
-    earlier as (
-        select
-            entity_type,
-            entity_id,
-            score_date,
-            score
+earlier as (
+    -- the history before today ({{ this }}; nothing on the first build)
+    select
+        entity_type,
+        entity_id,
+        score_date,
+        score
+    {% if is_incremental() %}
         from {{ this }}
         where
             score_date < {{ score_date() }}
             and score_date >= {{ dbt.dateadd('day', -2 * 30, score_date()) }}
-    ),
-{% else %}
-    earlier as (
-        select
-            entity_type,
-            entity_id,
-            score_date,
-            score
+    {% else %}
         from today
         where 1 = 0
-    ),
-{% endif %}
+    {% endif %}
+),
 
 {% for days in [7, 30] %}
     newest_{{ days }}d as (

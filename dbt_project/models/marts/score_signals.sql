@@ -240,21 +240,11 @@ signals as (
         reason,
         cast(null as {{ dbt.type_string() }}) as owner,
         cast(null as {{ dbt.type_string() }}) as queue
-    from risk
-    union all
-    select
-        signal_type,
-        signal,
-        'account' as entity_type,
-        entity_id,
-        entity_id as account_id,
-        signal_value,
-        threshold,
-        previous_value,
-        reason,
-        cast(null as {{ dbt.type_string() }}) as owner,
-        cast(null as {{ dbt.type_string() }}) as queue
-    from opportunity
+    from (
+        select * from risk
+        union all
+        select * from opportunity
+    ) as account_signals
     union all
     select
         signal_type,
