@@ -15,7 +15,9 @@ with logical date D scores day D-1 (`score_date`).
    against the last publish. After an intended rule change, trigger the day with the run param
    `accept_drift` (UI: trigger with config and a logical date), or use
    `leadscore run --day D --accept-drift`.
-5. **publish**: copy the marts into a new serving file and rename it over
+5. **calibrate**: suggested points from the rule history (`marts.suggested_rules`,
+   `marts.calibration_summary`); advisory, never adopted by itself (`leadscore adopt`).
+6. **publish**: copy the marts into a new serving file and rename it over
    `data/serving/scores.duckdb` (+ Parquet). A failed gate never reaches it: BI keeps the last
    good publish. A rerun of an older date does not publish over newer scores.
 
@@ -75,6 +77,13 @@ def scoring_daily():
 
     score_gate = task(task_id="score_gate")(orch.run_score_gate)()
 
+    calibrate = task(
+        task_id="calibrate",
+        pool=orch.WRITER_POOL,
+        doc_md="Suggest points from `marts.rule_history`: `marts.suggested_rules` and "
+        "`marts.calibration_summary` (advisory; `leadscore adopt` applies a proposal).",
+    )(orch.run_calibrate)()
+
     publish = task(
         task_id="publish",
         pool=orch.WRITER_POOL,
@@ -82,7 +91,7 @@ def scoring_daily():
     )(orch.run_publish)()
 
     extracts >> raw_gate >> dbt_first
-    dbt_last >> score_gate >> publish
+    dbt_last >> score_gate >> calibrate >> publish
 
 
 scoring_daily()

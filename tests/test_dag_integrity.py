@@ -56,7 +56,8 @@ def test_writers_share_the_one_slot_pool(dagbag):
     writers = [
         t
         for t in dag.tasks
-        if t.task_id.startswith(("extract_", "dbt_")) or t.task_id in ("raw_gate", "publish")
+        if t.task_id.startswith(("extract_", "dbt_"))
+        or t.task_id in ("raw_gate", "calibrate", "publish")
     ]
     assert writers, "no writer tasks found"
     for t in writers:
@@ -73,7 +74,8 @@ def test_pipeline_order(dagbag):
             assert "raw_gate" in {u.task_id for u in t.get_flat_relatives(upstream=True)}
             assert "score_gate" in {d.task_id for d in t.get_flat_relatives(upstream=False)}
     # write-audit-publish: nothing reaches the serving copy before the score gate passed
-    assert dag.get_task("publish").upstream_task_ids == {"score_gate"}
+    assert dag.get_task("calibrate").upstream_task_ids == {"score_gate"}
+    assert dag.get_task("publish").upstream_task_ids == {"calibrate"}
     assert dag.get_task("publish").downstream_task_ids == set()
 
 

@@ -40,6 +40,7 @@ LOAD_TIME_COLUMNS = {
     "interval_start",
     "interval_end",
     "_quarantined_at",
+    "calibrated_at",
 }
 #: How long a test waits for a child process to reach a point before it gives up.
 WAIT_SECONDS = 120

@@ -132,6 +132,26 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from leadscore.calibrate import calibrate
+
+    result = calibrate(
+        horizon_days=args.horizon_days, holdout_cutoffs=args.holdout, write=not args.dry_run
+    )
+    print("\n".join(result.lines()))
+    return 0
+
+
+def _cmd_adopt(args: argparse.Namespace) -> int:
+    from leadscore.calibrate import adopt
+
+    diff = adopt(args.proposal, subscore=args.subscore, dry_run=not args.apply)
+    if args.apply:
+        print("\n".join(diff) if diff else "nothing to change")
+        print("review with git diff, rerun dbt build; the next run's drift check will see it")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leadscore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -199,6 +219,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("expectations", help="rewrite the GX suites and checkpoints from code")
     p.set_defaults(func=_cmd_expectations)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="suggest points from rule history: marts.suggested_rules, marts.calibration_summary",
+    )
+    p.add_argument("--holdout", type=int, default=3, help="newest complete cut-offs held out")
+    p.add_argument("--horizon-days", type=int, default=90, help="outcome window after a cut-off")
+    p.add_argument("--dry-run", action="store_true", help="report only, do not write the tables")
+    p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser(
+        "adopt", help="rewrite a points seed with a calibration proposal (prints a diff)"
+    )
+    p.add_argument("proposal", choices=["share", "logistic"])
+    p.add_argument("--subscore", choices=["fit", "engagement"], default="fit")
+    p.add_argument("--apply", action="store_true", help="write the seed (default: only print)")
+    p.set_defaults(func=_cmd_adopt)
 
     p = sub.add_parser("summary", help="print scored contacts, stages, tiers and top entities")
     p.add_argument("--top", type=int, default=10)

@@ -98,6 +98,22 @@ def run_publish(data_interval_end: datetime | None = None, run_id: str | None = 
     return {"path": str(report.path), "tables": report.tables}
 
 
+def run_calibrate() -> dict:
+    """Task: suggest points from rule_history (marts.suggested_rules, marts.calibration_summary).
+
+    Advisory, so it never holds back today's scores: too little history writes empty tables
+    with a note, and any other error is logged and the run goes on to publish (the previous
+    suggestions stay: calibrate replaces both tables in one transaction or not at all).
+    """
+    from leadscore.calibrate import calibrate
+
+    try:
+        return calibrate().as_dict()
+    except Exception as err:
+        log.exception("calibration failed; publishing without new suggestions")
+        return {"note": f"calibration failed: {err}"}
+
+
 # --- dbt through astronomer-cosmos -------------------------------------------------------------
 
 

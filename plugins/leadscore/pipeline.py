@@ -95,6 +95,7 @@ def run_interval(
     dbt: Callable[[date], Any] | None = None,
 ) -> RunResult:
     """Score the interval ``[start, end)``: the score date is its last day."""
+    from leadscore.calibrate import calibrate
     from leadscore.extract import ExtractError, extract_source
     from leadscore.publish import publish as publish_scores
     from leadscore.quality import GateFailed, raw_gate, score_gate
@@ -122,6 +123,8 @@ def run_interval(
         result.details["score_gate"] = step(
             "score_gate", lambda: score_gate(score_date, accept_drift=accept_drift)
         )
+    if gates:  # advisory: short history writes empty suggestions, never fails the run
+        result.details["calibrate"] = step("calibrate", calibrate)
     if publish:
         result.details["publish"] = step("publish", lambda: publish_scores(score_date))
     log.info("run %s..%s: %s", start, score_date, result.seconds)

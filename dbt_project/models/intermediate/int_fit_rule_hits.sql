@@ -1,6 +1,7 @@
 -- Every fit rule that fires, one row per entity and rule: the ledger the fit scores add up.
 -- Accounts get account_points for their company attributes; contacts get contact_points for their
--- company's attributes plus their own (seniority, department, email domain).
+-- company's attributes plus their own (seniority, department, email domain). Rules worth 0 points
+-- are kept: explanations show them, and calibration can learn that such a value deserves points.
 with accounts as (
     select * from {{ ref('int_accounts_enriched') }}
 ),
@@ -111,7 +112,6 @@ final as (
         on
             account_attributes.attribute = account_rules.attribute
             and account_attributes.attribute_value = account_rules.value
-    where account_rules.account_points != 0
     union all
     select
         'contact' as entity_type,
@@ -126,7 +126,6 @@ final as (
             contact_attributes.segment = contact_rules.rule_set
             and contact_attributes.attribute = contact_rules.attribute
             and contact_attributes.attribute_value = contact_rules.value
-    where contact_rules.contact_points != 0
 )
 
 select * from final
