@@ -20,6 +20,9 @@ with logical date D scores day D-1 (`score_date`).
 6. **publish**: copy the marts into a new serving file and rename it over
    `data/serving/scores.duckdb` (+ Parquet). A failed gate never reaches it: BI keeps the last
    good publish. A rerun of an older date does not publish over newer scores.
+7. **report** and **notify_signals** (read the serving copy): the day's HTML report
+   (`data/reports/<date>.html`, `latest.html`) and the new signals to the log, and to the webhook
+   or email configured by `LEADSCORE_SIGNALS_WEBHOOK` / `LEADSCORE_SIGNALS_EMAIL_TO`.
 
 Every task that writes a DuckDB file runs in the one-slot `duckdb_writer` pool and
 `max_active_runs=1`: DuckDB allows one writer per file. Business logic lives in
@@ -91,7 +94,23 @@ def scoring_daily():
     )(orch.run_publish)()
 
     extracts >> raw_gate >> dbt_first
+
+    @task(task_id="report")
+    def report(data_interval_end=None) -> str:
+        """Write data/reports/<score_date>.html and latest.html from the serving copy."""
+        from leadscore.report import run_report_task
+
+        return run_report_task(data_interval_end)
+
+    @task(task_id="notify_signals")
+    def notify_signals(data_interval_end=None) -> dict:
+        """Log the day's new signals; send them to the webhook / email the env configures."""
+        from leadscore.notify import run_notify_task
+
+        return run_notify_task(data_interval_end)
+
     dbt_last >> score_gate >> calibrate >> publish
+    publish >> [report(), notify_signals()]
 
 
 scoring_daily()

@@ -76,7 +76,7 @@ def test_pipeline_order(dagbag):
     # write-audit-publish: nothing reaches the serving copy before the score gate passed
     assert dag.get_task("calibrate").upstream_task_ids == {"score_gate"}
     assert dag.get_task("publish").upstream_task_ids == {"calibrate"}
-    assert dag.get_task("publish").downstream_task_ids == set()
+    assert dag.get_task("publish").downstream_task_ids == {"report", "notify_signals"}
 
 
 def test_model_granularity_renders_one_task_per_dbt_node(monkeypatch, tmp_path):

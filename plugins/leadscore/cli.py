@@ -152,6 +152,28 @@ def _cmd_adopt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from leadscore.report import render_report
+
+    path = render_report(args.date)
+    print(f"report for {path.stem}: {path}")
+    return 0
+
+
+def _cmd_notify(args: argparse.Namespace) -> int:
+    from leadscore.notify import notify_signals
+
+    result = notify_signals(args.date, only_new=not args.all)
+    what = "signals" if args.all else "new signals"
+    sent = ", ".join(result.channels) or (
+        "nothing to send" if not result.signals else "logged only (no channel configured)"
+    )
+    print(f"{result.signals:,} {what} for {result.score_date}: {sent}")
+    for name, count in result.counts.items():
+        print(f"  {name:<36} {count:>6,}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leadscore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +258,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subscore", choices=["fit", "engagement"], default="fit")
     p.add_argument("--apply", action="store_true", help="write the seed (default: only print)")
     p.set_defaults(func=_cmd_adopt)
+
+    p = sub.add_parser("report", help="write the HTML report of a score date from the serving copy")
+    p.add_argument(
+        "--date", type=_date, default=None, help="score date (default: the current publish)"
+    )
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "notify", help="log and send the signals of a score date (webhook / email from env)"
+    )
+    p.add_argument(
+        "--date", type=_date, default=None, help="score date (default: the current publish)"
+    )
+    p.add_argument("--all", action="store_true", help="all signals of the day, not only new ones")
+    p.set_defaults(func=_cmd_notify)
 
     p = sub.add_parser("summary", help="print scored contacts, stages, tiers and top entities")
     p.add_argument("--top", type=int, default=10)
