@@ -217,6 +217,10 @@ class InProcessDbt:
         if self.manifest is None:
             self.manifest = dbtRunner().invoke(self._args("parse")).result
         variables = json.dumps({"score_date": score_date.isoformat()})
+        if command == "build":
+            # unit tests check SQL logic, not data: test_dbt_build and the DAG run them; repeating
+            # them in every run a test makes costs a second and a half each time
+            extra = ("--exclude-resource-type", "unit_test", *extra)
         try:
             result = dbtRunner(manifest=self.manifest).invoke(
                 self._args(command, "--vars", variables, *extra)
