@@ -18,9 +18,8 @@ Time split
 
 Features (one row per contact and cut-off)
     fit: one 0/1 feature per fit rule (attribute = value) of the segment default rows.
-        rule_history only records rules that add points, so values worth 0 points today
-        (Government, size band 1-9, hr, ...) are indistinguishable from "unknown": they are the
-        reference group and get no suggestion.
+        rule_history keeps rules worth 0 points too (Government, size band 1-9, hr, ...), so
+        such values get a suggestion like any other.
     engagement: per action, ``share`` counts contacts who *did it* (the action's points at the
         cut-off are not 0: it still counts), because a count of converters needs a yes/no;
         ``logistic`` uses the action's decayed, capped points as rule_history has them, because
@@ -232,10 +231,22 @@ class Seeds:
 # --- entry points ------------------------------------------------------------------------------
 
 
+def calibrate_advisory() -> dict:
+    """``calibrate()`` for the daily run: suggestions are advice, so they never hold back today's
+    scores. Too little history already writes empty tables with a note; any other error is
+    logged and the run goes on to publish (the previous suggestions stay: both tables are
+    replaced in one transaction or not at all)."""
+    try:
+        return calibrate().as_dict()
+    except Exception as err:
+        log.exception("calibration failed; publishing without new suggestions")
+        return {"note": f"calibration failed: {err}"}
+
+
 def calibrate(
     warehouse: Path | None = None,
     *,
-    horizon_days: int = 90,
+    horizon_days: int | None = None,
     holdout_cutoffs: int = 3,
     write: bool = True,
     project: Path | None = None,
@@ -248,8 +259,11 @@ def calibrate(
         raise FileNotFoundError(f"no warehouse at {warehouse}")
     project = project or config.dbt_project_dir()
     seeds = load_seeds(project)
+    variables = _dbt_vars(project)  # the same windows as marts.model_validation
     if lookback_days is None:
-        lookback_days = int(_dbt_vars(project).get("validation_lookback_days") or 365)
+        lookback_days = int(variables.get("validation_lookback_days") or 365)
+    if horizon_days is None:
+        horizon_days = int(variables.get("validation_horizon_days") or 90)
     frame, rules, note = load_history(
         warehouse, horizon_days=horizon_days, lookback_days=lookback_days
     )
@@ -351,10 +365,7 @@ def adopt(
 
 
 def _dbt_vars(project: Path) -> dict[str, Any]:
-    import yaml
-
-    with (project / "dbt_project.yml").open() as fh:
-        return (yaml.safe_load(fh) or {}).get("vars") or {}
+    return config.dbt_vars(project)
 
 
 def load_seeds(project: Path) -> Seeds:

@@ -247,7 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="suggest points from rule history: marts.suggested_rules, marts.calibration_summary",
     )
     p.add_argument("--holdout", type=int, default=3, help="newest complete cut-offs held out")
-    p.add_argument("--horizon-days", type=int, default=90, help="outcome window after a cut-off")
+    p.add_argument(
+        "--horizon-days",
+        type=int,
+        default=None,
+        help="outcome window (days)",
+    )
     p.add_argument("--dry-run", action="store_true", help="report only, do not write the tables")
     p.set_defaults(func=_cmd_calibrate)
 

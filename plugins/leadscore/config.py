@@ -39,3 +39,11 @@ def expectations_dir() -> Path:
 def serving_dir() -> Path:
     """Where the published copy lives: ``scores.duckdb`` and ``parquet/<table>/`` (read-only)."""
     return _path("LEADSCORE_SERVING_DIR", data_dir() / "serving")
+
+
+def dbt_vars(project: Path | None = None) -> dict:
+    """The vars of ``dbt_project.yml``: windows and thresholds Python steps must agree with."""
+    import yaml
+
+    path = (project or dbt_project_dir()) / "dbt_project.yml"
+    return (yaml.safe_load(path.read_text()) or {}).get("vars") or {}

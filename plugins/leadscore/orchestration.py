@@ -31,6 +31,13 @@ SCORE_TABLES = (
     "financial_scores",
     "lead_scores",
     "account_scores",
+    "topic_scores",
+    "score_history",
+    "score_explanations",
+    "score_signals",
+    "model_validation",
+    "suggested_rules",
+    "calibration_summary",
 )
 #: Jinja for the day the run scores: the last day of its data interval.
 SCORE_DATE_TEMPLATE = "{{ macros.ds_add(data_interval_end | ds, -1) }}"
@@ -99,19 +106,10 @@ def run_publish(data_interval_end: datetime | None = None, run_id: str | None = 
 
 
 def run_calibrate() -> dict:
-    """Task: suggest points from rule_history (marts.suggested_rules, marts.calibration_summary).
+    """Task: suggest points from rule_history (advisory: see ``calibrate_advisory``)."""
+    from leadscore.calibrate import calibrate_advisory
 
-    Advisory, so it never holds back today's scores: too little history writes empty tables
-    with a note, and any other error is logged and the run goes on to publish (the previous
-    suggestions stay: calibrate replaces both tables in one transaction or not at all).
-    """
-    from leadscore.calibrate import calibrate
-
-    try:
-        return calibrate().as_dict()
-    except Exception as err:
-        log.exception("calibration failed; publishing without new suggestions")
-        return {"note": f"calibration failed: {err}"}
+    return calibrate_advisory()
 
 
 # --- dbt through astronomer-cosmos -------------------------------------------------------------

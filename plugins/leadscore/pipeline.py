@@ -95,7 +95,7 @@ def run_interval(
     dbt: Callable[[date], Any] | None = None,
 ) -> RunResult:
     """Score the interval ``[start, end)``: the score date is its last day."""
-    from leadscore.calibrate import calibrate
+    from leadscore.calibrate import calibrate_advisory
     from leadscore.extract import ExtractError, extract_source
     from leadscore.publish import publish as publish_scores
     from leadscore.quality import GateFailed, raw_gate, score_gate
@@ -124,7 +124,7 @@ def run_interval(
             "score_gate", lambda: score_gate(score_date, accept_drift=accept_drift)
         )
     if gates:  # advisory: short history writes empty suggestions, never fails the run
-        result.details["calibrate"] = step("calibrate", calibrate)
+        result.details["calibrate"] = step("calibrate", calibrate_advisory)
     if publish:
         result.details["publish"] = step("publish", lambda: publish_scores(score_date))
     log.info("run %s..%s: %s", start, score_date, result.seconds)
@@ -135,8 +135,11 @@ def run_interval(
 HISTORY_SELECTOR = "+score_history +rule_history"
 
 
-def monthly_cutoffs(last_day: date, months: int, day_of_month: int = 1) -> list[date]:
-    """The ``day_of_month`` of each of the ``months`` months up to ``last_day``, oldest first."""
+def monthly_cutoffs(last_day: date, months: int, day_of_month: int | None = None) -> list[date]:
+    """The ``day_of_month`` of each of the ``months`` months up to ``last_day``, oldest first
+    (default: dbt var validation_day_of_month, the day validation and rule_history keep)."""
+    if day_of_month is None:
+        day_of_month = int(config.dbt_vars().get("validation_day_of_month") or 1)
     cutoffs = []
     year, month = last_day.year, last_day.month
     while len(cutoffs) < months:

@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key='score_date',
         on_schema_change='fail',
+        full_refresh=false,
     )
 }}
 
