@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from leadscore.pipeline import DbtSession
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -182,70 +184,20 @@ def table_contents(path: Path, schema: str = "marts") -> dict[str, list[tuple]]:
         }
 
 
-class InProcessDbt:
-    """``dbt build`` in the test process, parsing the project once per session.
+class InProcessDbt(DbtSession):
+    """The pipeline's in-process dbt session, for tests that run the pipeline many times.
 
-    A daily run in a subprocess spends most of its time importing dbt and re-parsing (a new
-    score_date var or warehouse path forces a full parse). Tests that run the pipeline many times
-    pass this as ``run_interval(..., dbt=...)``: same project, same SQL, a fraction of the time.
-    The DAG and the end-to-end test still run dbt the production way.
+    Same project, same SQL as production; builds skip dbt's unit tests (they check SQL logic, not
+    data: test_dbt_build and the DAG run them), which saves a second and a half per run. The
+    DAG and the end-to-end test still run dbt the production way (a child process per task).
     """
 
-    def __init__(self, target: Path, project: Path = ROOT / "dbt_project") -> None:
-        self.project, self.target, self.manifest = project, target, None
-
-    def _args(self, command: str, *extra: str) -> list[str]:
-        return [
-            command,
-            "--project-dir",
-            str(self.project),
-            "--profiles-dir",
-            str(self.project),
-            "--target-path",
-            str(self.target),
-            "--quiet",
-            *extra,
-        ]
-
     def __call__(self, score_date: date, command: str = "build", *extra: str) -> None:
-        import json
-
-        from dbt.cli.main import dbtRunner
-
-        from leadscore.pipeline import StepFailed
-
-        if self.manifest is None:
-            self.manifest = dbtRunner().invoke(self._args("parse")).result
-        variables = json.dumps({"score_date": score_date.isoformat()})
         if command == "build":
-            # unit tests check SQL logic, not data: test_dbt_build and the DAG run them; repeating
-            # them in every run a test makes costs a second and a half each time
             extra = ("--exclude-resource-type", "unit_test", *extra)
-        try:
-            result = dbtRunner(manifest=self.manifest).invoke(
-                self._args(command, "--vars", variables, *extra)
-            )
-        finally:
-            _release_dbt_duckdb()
-        if not result.success:
-            failed = [
-                f"{r.node.unique_id}: {r.message}"
-                for r in (getattr(result.result, "results", None) or [])
-                if str(r.status) in ("error", "fail")
-            ]
-            raise StepFailed(f"dbt {command}", "; ".join(failed) or str(result.exception))
-
-
-def _release_dbt_duckdb() -> None:
-    """Close dbt-duckdb's process-wide DuckDB instance so this process can open the file again."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    with DuckDBConnectionManager._LOCK:
-        if DuckDBConnectionManager._ENV is not None:
-            DuckDBConnectionManager._ENV.close()
-            DuckDBConnectionManager._ENV = None
+        super().__call__(score_date, command, *extra)
 
 
 @pytest.fixture(scope="session")
 def in_process_dbt(tmp_path_factory) -> InProcessDbt:
-    return InProcessDbt(tmp_path_factory.mktemp("dbt-target"))
+    return InProcessDbt(target=tmp_path_factory.mktemp("dbt-target"))
