@@ -25,6 +25,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 # Tests never read or replace a user's published serving copy (the score gate compares with it).
 os.environ["LEADSCORE_SERVING_DIR"] = tempfile.mkdtemp(prefix="leadscore-test-serving-")
+os.environ["LEADSCORE_REPORTS_DIR"] = tempfile.mkdtemp(prefix="leadscore-test-reports-")
 # Cosmos caches `dbt ls` in Airflow Variables, which needs a metadata DB; tests parse without one.
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_CACHE_DBT_LS", "False")
 
@@ -135,6 +136,7 @@ class World:
             "LEADSCORE_LANDING_DIR": str(self.landing),
             "LEADSCORE_WAREHOUSE": str(self.warehouse),
             "LEADSCORE_SERVING_DIR": str(self.serving),
+            "LEADSCORE_REPORTS_DIR": str(self.root / "reports"),
         }
 
     def activate(self, monkeypatch: pytest.MonkeyPatch) -> World:

@@ -1,4 +1,5 @@
-"""The daily run without Airflow: extract, raw gate, dbt build, score gate, publish.
+"""The daily run without Airflow: extract, raw gate, dbt build, score gate, calibrate, publish,
+report and signals.
 
 The DAG runs the same steps as separate tasks; this module runs them in order in one process for
 ``leadscore run`` / ``leadscore backfill``, tests and the benchmark, and times each step.
@@ -158,8 +159,10 @@ def run_interval(
     """Score the interval ``[start, end)``: the score date is its last day."""
     from leadscore.calibrate import calibrate_advisory
     from leadscore.extract import ExtractError, extract_source
+    from leadscore.notify import notify_signals as notify
     from leadscore.publish import publish as publish_scores
     from leadscore.quality import GateFailed, raw_gate, score_gate
+    from leadscore.report import render_report
     from leadscore.sources import SOURCES
 
     score_date = end - timedelta(days=1)
@@ -187,7 +190,12 @@ def run_interval(
     if gates:  # advisory: short history writes empty suggestions, never fails the run
         result.details["calibrate"] = step("calibrate", calibrate_advisory)
     if publish:
-        result.details["publish"] = step("publish", lambda: publish_scores(score_date))
+        published = step("publish", lambda: publish_scores(score_date))
+        result.details["publish"] = published
+        if not published.skipped:
+            # the published copy's report and the day's new signals, as the DAG's last tasks
+            result.details["report"] = step("report", lambda: render_report(score_date))
+            result.details["notify_signals"] = step("notify_signals", lambda: notify(score_date))
     log.info("run %s..%s: %s", start, score_date, result.seconds)
     return result
 
