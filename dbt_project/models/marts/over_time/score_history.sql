@@ -1,16 +1,6 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='score_date',
-        on_schema_change='fail',
-        full_refresh=false,
-    )
-}}
-
 -- One row per contact and per account per score date: every subscore, the combined score, the
 -- stage or tier, and the change against the newest score at least 7 and 30 days older. A rerun of
--- a date replaces that date; --full-refresh never drops the history (full_refresh=false).
+-- a date replaces that date; --full-refresh never drops the history (folder config: over_time).
 with leads as (
     select * from {{ ref('lead_scores') }}
 ),
