@@ -86,6 +86,14 @@ def make_serving(folder: Path, signals: list[tuple] = SIGNALS, day: date = DAY) 
     return folder
 
 
+@pytest.fixture(autouse=True)
+def sent_log(tmp_path, monkeypatch) -> Path:
+    """Each test starts with channels that were never sent anything."""
+    path = tmp_path / "notify_log.sqlite"
+    monkeypatch.setenv("LEADSCORE_NOTIFY_LOG", str(path))
+    return path
+
+
 @pytest.fixture
 def serving(tmp_path, monkeypatch) -> Path:
     for name in CHANNEL_ENV:
@@ -337,7 +345,80 @@ def test_airflow_task_retries_a_failed_send_but_not_a_wrong_configuration(
         "signals": 3,
         "channels": ["webhook"],
         "counts": {"handover/crossed_sql": 1, "handover/crossed_mql": 1, "risk/nps_detractor": 1},
+        "already_sent": {},
     }
+    # a cleared and rerun task: logged again, sent nowhere again
+    again = notify.run_notify_task(run_end)
+    assert (again["channels"], again["already_sent"]) == ([], {"webhook": 3})
+    assert len([r for r in webhook.requests if b'"signals"' in r["body"]]) == 2  # 503, then 200
+
+
+def email_to(monkeypatch, recipients: str = "sales@example.com") -> None:
+    monkeypatch.setenv(notify.EMAIL_TO_ENV, recipients)
+    monkeypatch.setenv(notify.SMTP_HOST_ENV, "smtp.example.com")
+
+
+def posted(webhook: Webhook) -> list[list[str]]:
+    """The entity ids of each POST, in order."""
+    return [
+        [s["entity_id"] for s in webhook.json(i)["signals"]] for i in range(len(webhook.requests))
+    ]
+
+
+def test_a_rerun_does_not_send_the_same_signals_again(
+    serving, webhook, smtp, sent_log, monkeypatch, caplog
+):
+    monkeypatch.setenv(notify.WEBHOOK_ENV, webhook.url)
+    email_to(monkeypatch)
+    first = notify.notify_signals(serving_dir=serving)
+    assert first.channels == ["webhook", "email"] and first.already_sent == {}
+    assert sent_log.exists()
+
+    with caplog.at_level(logging.WARNING, logger="leadscore.notify"):
+        again = notify.notify_signals(serving_dir=serving)  # the DAG run of the day, rerun
+    assert again.signals == 3
+    assert again.channels == [] and again.already_sent == {"webhook": 3, "email": 3}
+    assert len(webhook.requests) == 1 and len(smtp.sent) == 1
+    assert f"webhook {webhook.url} already had 3 of these 3 signals: nothing sent again" in (
+        caplog.text
+    )
+    assert "3 new signals for 2026-11-18" in caplog.text  # the log still shows them
+
+    forced = notify.notify_signals(serving_dir=serving, resend=True)
+    assert forced.channels == ["webhook", "email"]
+    assert posted(webhook)[1] == posted(webhook)[0] and len(smtp.sent) == 2
+
+    # a new destination has had nothing yet
+    email_to(monkeypatch, "revops@example.com")
+    moved = notify.notify_signals(serving_dir=serving)
+    assert moved.channels == ["email"] and moved.already_sent == {"webhook": 3}
+    assert smtp.sent[-1]["message"]["To"] == "revops@example.com"
+
+
+def test_a_retry_sends_only_what_a_channel_has_not_had(tmp_path, webhook, smtp, monkeypatch):
+    serving = make_serving(tmp_path / "serving")
+    monkeypatch.setenv(notify.WEBHOOK_ENV, webhook.url)
+    email_to(monkeypatch)
+    smtp.fail = True
+    with pytest.raises(notify.NotifyError, match="SMTP server"):
+        notify.notify_signals(serving_dir=serving)
+    assert len(webhook.requests) == 1  # the webhook got the signals before email failed
+
+    smtp.fail = False
+    retry = notify.notify_signals(serving_dir=serving)  # Airflow's retry of the task
+    assert retry.channels == ["email"] and retry.already_sent == {"webhook": 3}
+    assert len(webhook.requests) == 1
+    (sent,) = smtp.sent
+    assert sent["message"]["Subject"].startswith("leadscore: 3 new signals for 2026-11-18")
+
+    # a rerun after a data fix raises one more signal for the day: only that one goes out
+    extra = (DAY, "risk", "usage_decline", "account", "C7", "C7", 0.4, 0.7, 1.0,
+             "active users down 60 %", None, None, True)  # fmt: skip
+    serving = make_serving(tmp_path / "rerun", [*SIGNALS, extra])
+    rerun = notify.notify_signals(serving_dir=serving)
+    assert rerun.signals == 4 and rerun.already_sent == {"webhook": 3, "email": 3}
+    assert posted(webhook)[-1] == ["C7"]
+    assert "1 new signals for 2026-11-18" in smtp.sent[-1]["message"]["Subject"]
 
 
 @pytest.mark.slow

@@ -163,12 +163,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_notify(args: argparse.Namespace) -> int:
     from leadscore.notify import notify_signals
 
-    result = notify_signals(args.date, only_new=not args.all)
+    result = notify_signals(args.date, only_new=not args.all, resend=args.resend)
     what = "signals" if args.all else "new signals"
-    sent = ", ".join(result.channels) or (
-        "nothing to send" if not result.signals else "logged only (no channel configured)"
-    )
+    if result.channels:
+        sent = "sent to " + ", ".join(result.channels)
+    elif not result.signals:
+        sent = "nothing to send"
+    elif result.already_sent:
+        sent = "every channel already had them (--resend sends them again)"
+    else:
+        sent = "logged only (no channel configured)"
     print(f"{result.signals:,} {what} for {result.score_date}: {sent}")
+    for channel, count in result.already_sent.items():
+        print(f"  {channel} already had {count:,} of them: not sent again")
     for name, count in result.counts.items():
         print(f"  {name:<36} {count:>6,}")
     return 0
@@ -277,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--date", type=_date, default=None, help="score date (default: the current publish)"
     )
     p.add_argument("--all", action="store_true", help="all signals of the day, not only new ones")
+    p.add_argument(
+        "--resend",
+        action="store_true",
+        help="send signals a channel already had (by default each channel gets a signal once)",
+    )
     p.set_defaults(func=_cmd_notify)
 
     p = sub.add_parser("summary", help="print scored contacts, stages, tiers and top entities")

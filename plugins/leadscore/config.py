@@ -36,6 +36,11 @@ def expectations_dir() -> Path:
     return _path("LEADSCORE_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations")
 
 
+def notify_log_path() -> Path:
+    """SQLite file recording which signals each channel was sent (so reruns do not resend)."""
+    return _path("LEADSCORE_NOTIFY_LOG", data_dir() / "notify_log.sqlite")
+
+
 def serving_dir() -> Path:
     """Where the published copy lives: ``scores.duckdb`` and ``parquet/<table>/`` (read-only)."""
     return _path("LEADSCORE_SERVING_DIR", data_dir() / "serving")

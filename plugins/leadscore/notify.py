@@ -12,7 +12,14 @@ configures:
 
 By default only signals with ``is_new`` are sent: a signal raised again the next day is not
 news. A channel that fails raises ``NotifyError`` (naming the URL or SMTP server), so the Airflow
-task fails and is retried; a retry sends to every configured channel again.
+task fails and is retried.
+
+Each channel remembers what it was sent in a small SQLite file (``LEADSCORE_NOTIFY_LOG``, default
+``data/notify_log.sqlite``): one row per channel, score date, signal and entity. A rerun of the
+day, or a retry after one channel failed, sends a channel only the signals it has not had yet, so
+sales is not pinged twice for the same handover. ``resend=True`` (``leadscore notify --resend``)
+sends everything again. A channel is its destination (the webhook URL without query string, the
+email recipients), so pointing the webhook somewhere new sends the day's signals there.
 """
 
 from __future__ import annotations
@@ -22,15 +29,19 @@ import logging
 import os
 import smtplib
 import socket
+import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
+from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
+from leadscore import config
 from leadscore.report import SIGNAL_TYPE_ORDER, current_score_date, open_serving, signal_rows
 
 log = logging.getLogger(__name__)
@@ -58,8 +69,64 @@ class NotifyConfigError(NotifyError):
 class NotifyResult:
     score_date: date
     signals: int
-    channels: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)  # channels that were sent something now
     counts: dict[str, int] = field(default_factory=dict)  # "signal_type/signal" -> signals
+    already_sent: dict[str, int] = field(default_factory=dict)  # channel -> signals not resent
+
+
+#: What identifies one notification: a signal about an entity on a score date.
+SignalKey = tuple[str, str, str, str]
+
+
+def signal_key(signal: dict) -> SignalKey:
+    return (
+        str(signal["score_date"]),
+        str(signal["signal"]),
+        str(signal["entity_type"]),
+        str(signal["entity_id"]),
+    )
+
+
+class SentLog:
+    """Which signals each channel has been sent (SQLite: safe for two notify tasks at once)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or config.notify_log_path()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=TIMEOUT_SECONDS)
+        con.execute(
+            """create table if not exists sent (
+                channel text not null,
+                score_date text not null,
+                signal text not null,
+                entity_type text not null,
+                entity_id text not null,
+                sent_at text not null,
+                primary key (channel, score_date, signal, entity_type, entity_id)
+            )"""
+        )
+        return con
+
+    def sent(self, channel: str, score_date: date) -> set[SignalKey]:
+        if not self.path.exists():
+            return set()
+        with closing(self._connect()) as con:
+            rows = con.execute(
+                """select score_date, signal, entity_type, entity_id from sent
+                where channel = ? and score_date = ?""",
+                (channel, score_date.isoformat()),
+            ).fetchall()
+        return {tuple(r) for r in rows}
+
+    def record(self, channel: str, signals: Iterable[dict]) -> None:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with closing(self._connect()) as con, con:
+            con.executemany(
+                "insert or replace into sent values (?, ?, ?, ?, ?, ?)",
+                [(channel, *signal_key(s), now) for s in signals],
+            )
 
 
 def _jsonable(value: object) -> object:
@@ -226,9 +293,17 @@ def _email_config() -> _EmailConfig | None:
 
 
 def notify_signals(
-    score_date: date | None = None, *, serving_dir: Path | None = None, only_new: bool = True
+    score_date: date | None = None,
+    *,
+    serving_dir: Path | None = None,
+    only_new: bool = True,
+    resend: bool = False,
+    sent_log: SentLog | None = None,
 ) -> NotifyResult:
-    """Log the day's (new) signals and send them to the configured channels."""
+    """Log the day's (new) signals and send each configured channel those it has not had yet.
+
+    ``resend`` sends every selected signal again, whatever the channels were sent before.
+    """
     webhook = os.environ.get(WEBHOOK_ENV, "").strip()
     if webhook and urllib.parse.urlsplit(webhook).scheme not in ("http", "https"):
         raise NotifyConfigError(
@@ -245,21 +320,41 @@ def notify_signals(
         log.warning("no %ssignals for %s: nothing sent", "new " if only_new else "", day)
         return result
     log.warning("%s", summarize(day, signals, only_new=only_new))
+    sent_log = sent_log or SentLog()
+    channels = []
     if webhook:
-        post_webhook(webhook, day, signals)
-        result.channels.append("webhook")
+        channels.append(("webhook", f"webhook {_display_url(webhook)}"))
     if email:
-        send_email(
-            email.recipients,
-            day,
-            signals,
-            host=email.host,
-            port=email.port,
-            sender=email.sender,
-            only_new=only_new,
-        )
-        result.channels.append("email")
-    if not result.channels:
+        channels.append(("email", f"email {', '.join(sorted(email.recipients))}"))
+    for name, destination in channels:
+        seen = set() if resend else sent_log.sent(destination, day)
+        pending = [s for s in signals if signal_key(s) not in seen]
+        if len(pending) < len(signals):
+            result.already_sent[name] = len(signals) - len(pending)
+            log.warning(
+                "%s already had %d of these %d signals: %s (resend: leadscore notify --resend)",
+                destination,
+                len(signals) - len(pending),
+                len(signals),
+                f"sending the other {len(pending)}" if pending else "nothing sent again",
+            )
+        if not pending:
+            continue
+        if name == "webhook":
+            post_webhook(webhook, day, pending)
+        else:
+            send_email(
+                email.recipients,
+                day,
+                pending,
+                host=email.host,
+                port=email.port,
+                sender=email.sender,
+                only_new=only_new,
+            )
+        sent_log.record(destination, pending)  # only after the channel accepted them
+        result.channels.append(name)
+    if not channels:
         log.warning(
             "no channel configured (%s, %s): the signals are only in this log",
             WEBHOOK_ENV,
@@ -271,8 +366,8 @@ def notify_signals(
 def run_notify_task(data_interval_end: datetime | None = None) -> dict:
     """Airflow task (after ``publish``): send the new signals of the run's score date.
 
-    A channel that fails raises ``NotifyError`` and the task is retried; a configuration error
-    fails it at once.
+    A channel that fails raises ``NotifyError`` and the task is retried (a retry sends each
+    channel only what it has not had yet); a configuration error fails it at once.
     """
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -287,4 +382,5 @@ def run_notify_task(data_interval_end: datetime | None = None) -> dict:
         "signals": result.signals,
         "channels": result.channels,
         "counts": result.counts,
+        "already_sent": result.already_sent,
     }
