@@ -363,18 +363,26 @@ def test_validation_movers_and_signals_when_the_tables_have_rows(serving, tmp_pa
     assert page.counts["auc:account_retention"] == "0.700"
     assert page.body_rows("validation", 0)[0] == ["1", "100", "10", "10.0%", "×1.82"]
 
-    # movers: the 10 biggest rises and falls of the 7-day change
-    changes = query(
-        serving,
-        f"""select entity_id, score_change_7d from marts.score_history
-        where score_date = '{day}' order by score_change_7d desc""",
-    )
-    rises, falls = page.tables["movers"]
-    assert [r[1] for r in rises[1:]] == [e for e, _ in changes[:10]]
-    assert [r[1] for r in falls[1:]] == [e for e, _ in reversed(changes[-10:])]
-    assert len(page.elements("movers", 0, "rect", "rise")) == 10
-    assert len(page.elements("movers", 0, "rect", "fall")) == 10
-    assert "Top movers (7 days)" in page.section_text("movers")
+    # movers: the 10 biggest rises and falls of the 7-day change, contacts and accounts apart
+    contact_rises, contact_falls, account_rises, account_falls = page.tables["movers"]
+    for figure_index, (kind, rises, falls) in enumerate(
+        (("contact", contact_rises, contact_falls), ("account", account_rises, account_falls))
+    ):
+        changes = query(
+            serving,
+            f"""select entity_id, score_change_7d from marts.score_history
+            where score_date = '{day}' and entity_type = '{kind}'
+            order by score_change_7d desc""",
+        )
+        assert len(changes) > 20
+        assert rises[0][0] == kind
+        assert [r[0] for r in rises[1:]] == [e for e, _ in changes[:10]]
+        assert [r[0] for r in falls[1:]] == [e for e, _ in reversed(changes[-10:])]
+        assert len(page.elements("movers", figure_index, "rect", "rise")) == 10
+        assert len(page.elements("movers", figure_index, "rect", "fall")) == 10
+    text = page.section_text("movers")
+    assert "Top movers (7 days)" in text
+    assert text.index("Contacts (lead score)") < text.index("Accounts (account score)")
 
     # signals: escaped, new ones marked, handovers first
     assert page.tags["script"] == 0 and "<b>bold" not in raw
@@ -402,7 +410,16 @@ def test_movers_fall_back_to_30_days_and_empty_tables_are_explained(serving, tmp
             and entity_id in (select min(entity_id) from marts.score_history)""",
     )
     _, page = render(serving, tmp_path)
-    assert "score_change_30d" in page.section_text("movers")
+    [(kind,)] = query(
+        serving,
+        f"""select entity_type from marts.score_history
+        where score_date = '{day}' and score_change_30d = -5""",
+    )
+    other = "account" if kind == "contact" else "contact"
+    text = page.section_text("movers")
+    assert "score_change_30d" in text
+    assert f"No {other} score changed over 30 days" in text
+    assert len(page.svgs["movers"]) == 1  # only the changed entity's type has a chart
     assert len(page.elements("movers", 0, "rect", "fall")) == 1
     assert not page.elements("movers", 0, "rect", "rise")
 

@@ -41,8 +41,10 @@ REPORTS_DIR_ENV = "LEADSCORE_REPORTS_DIR"
 LATEST = "latest.html"
 #: Bins of the score histograms: 10 points wide over 0-100 (100 falls into the last bin).
 BIN_WIDTH = 10
-#: Entities listed per direction in "top movers".
+#: Entities listed per direction and entity type in "top movers".
 MOVERS = 10
+#: Top movers are ranked per entity type: (entity_type of marts.score_history, heading).
+MOVER_GROUPS = (("contact", "Contacts (lead score)"), ("account", "Accounts (account score)"))
 #: Signal rows listed per signal type (the chart counts all of them).
 MAX_SIGNAL_ROWS = 300
 #: Order of signal types wherever signals are listed: handovers need someone today.
@@ -963,56 +965,61 @@ def _movers(ctx: _Context) -> str:
             '<p class="empty">No earlier scores to compare with yet: score_change_7d and '
             "score_change_30d need scores 7 or 30 days older in marts.score_history.</p>",
         )
+    apart = " Contacts and accounts are ranked apart, so the few accounts are not crowded out."
+    body = [note(explain + apart)]
+    for entity_type, heading in MOVER_GROUPS:
+        body.append(_movers_of(con, ctx.day, entity_type, heading, column, span))
+    return section("movers", f"{title} ({span})", *body)
+
+
+def _movers_of(
+    con: duckdb.DuckDBPyConnection,
+    day: dict,
+    entity_type: str,
+    heading: str,
+    column: str,
+    span: str,
+) -> str:
+    """Chart and tables of one entity type's biggest rises and falls."""
     picked = {}
     for direction, op, order in (("rises", ">", "desc"), ("falls", "<", "asc")):
         picked[direction] = _rows(
             con,
             f"""select entity_type, entity_id, account_id, stage, score, {column} as change
             from marts.score_history
-            where score_date = $day and {column} {op} 0
-            order by {column} {order}, entity_type, entity_id limit {MOVERS}""",
-            ctx.day,
+            where score_date = $day and entity_type = $entity_type and {column} {op} 0
+            order by {column} {order}, entity_id limit {MOVERS}""",
+            {**day, "entity_type": entity_type},
         )
     rises, falls = picked["rises"], picked["falls"]
-    body = [note(explain)]
-    if rises or falls:
-        bars = [
-            HBar(
-                f"{r['entity_type']} {r['entity_id']} ({r['stage']})",
-                r["change"],
-                "rise",
-                fmt_signed(r["change"]),
-            )
-            for r in rises
-        ] + [
-            HBar(
-                f"{r['entity_type']} {r['entity_id']} ({r['stage']})",
-                r["change"],
-                "fall",
-                fmt_signed(r["change"]),
-            )
-            for r in reversed(falls)
-        ]
-        body.append(
-            figure(
-                hbar_chart(bars, title=f"Biggest score changes over {span}", diverging=True),
-                f"The {len(rises)} biggest rises (green) and {len(falls)} biggest falls (red) "
-                f"over {span}.",
-            )
-        )
-    else:
-        body.append(f'<p class="empty">No score changed over {esc(span)}.</p>')
-
-    def listing(rows: list[dict], heading: str) -> str:
-        if not rows:
-            return f'<div><h3>{esc(heading)}</h3><p class="empty">None.</p></div>'
+    if not rises and not falls:
         return (
-            f"<div><h3>{esc(heading)}</h3>"
+            f'<div class="movers-group"><h3>{esc(heading)}</h3>'
+            f'<p class="empty">No {esc(entity_type)} score changed over {esc(span)}.</p></div>'
+        )
+    bars = [
+        HBar(f"{r['entity_id']} ({r['stage']})", r["change"], "rise", fmt_signed(r["change"]))
+        for r in rises
+    ] + [
+        HBar(f"{r['entity_id']} ({r['stage']})", r["change"], "fall", fmt_signed(r["change"]))
+        for r in reversed(falls)
+    ]
+    chart = figure(
+        hbar_chart(bars, title=f"{heading}: biggest changes over {span}", diverging=True),
+        f"The {len(rises)} biggest rises (green) and {len(falls)} biggest falls (red) of "
+        f"{entity_type} scores over {span}.",
+    )
+    stage = "stage" if entity_type == "contact" else "tier"
+
+    def listing(rows: list[dict], title: str) -> str:
+        if not rows:
+            return f'<div><h4>{esc(title)}</h4><p class="empty">None.</p></div>'
+        return (
+            f"<div><h4>{esc(title)}</h4>"
             + table(
-                ["entity", "id", "account", "stage", "score", f"change ({span})"],
+                [entity_type, "account", stage, "score", f"change ({span})"],
                 [
                     (
-                        r["entity_type"],
                         r["entity_id"],
                         r["account_id"],
                         r["stage"],
@@ -1025,10 +1032,11 @@ def _movers(ctx: _Context) -> str:
             + "</div>"
         )
 
-    body.append(
-        f'<div class="row">{listing(rises, "Biggest rises")}{listing(falls, "Biggest falls")}</div>'
+    return (
+        f'<div class="movers-group"><h3>{esc(heading)}</h3>{chart}'
+        f'<div class="row">{listing(rises, "Biggest rises")}{listing(falls, "Biggest falls")}'
+        "</div></div>"
     )
-    return section("movers", f"{title} ({span})", *body)
 
 
 def signal_rows(con: duckdb.DuckDBPyConnection, score_date: date, *, only_new: bool) -> list[dict]:
