@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -23,9 +24,23 @@ os.environ.setdefault("AIRFLOW_HOME", str(ROOT / "airflow_home"))
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-# Tests never read or replace a user's published serving copy (the score gate compares with it).
-os.environ["LEADSCORE_SERVING_DIR"] = tempfile.mkdtemp(prefix="leadscore-test-serving-")
-os.environ["LEADSCORE_REPORTS_DIR"] = tempfile.mkdtemp(prefix="leadscore-test-reports-")
+# Tests never read or replace a user's published serving copy (the score gate compares with it),
+# reports or record of sent signals; the folder goes when the session ends.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="leadscore-test-"))
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+os.environ["LEADSCORE_SERVING_DIR"] = str(_SCRATCH / "serving")
+os.environ["LEADSCORE_REPORTS_DIR"] = str(_SCRATCH / "reports")
+os.environ["LEADSCORE_NOTIFY_LOG"] = str(_SCRATCH / "notify_log.sqlite")
+(_SCRATCH / "serving").mkdir()
+(_SCRATCH / "reports").mkdir()
+# Gate results, Data Docs and dbt's target/ and logs/ also go to this session's own folder: the
+# repository stays clean, and parallel workers (pytest -n) never write the same files.
+shutil.copytree(
+    ROOT / "expectations", _SCRATCH / "expectations", ignore=shutil.ignore_patterns("uncommitted")
+)
+os.environ["LEADSCORE_EXPECTATIONS_DIR"] = str(_SCRATCH / "expectations")
+os.environ["DBT_TARGET_PATH"] = str(_SCRATCH / "dbt-target")
+os.environ["DBT_LOG_PATH"] = str(_SCRATCH / "dbt-logs")
 # Cosmos caches `dbt ls` in Airflow Variables, which needs a metadata DB; tests parse without one.
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_CACHE_DBT_LS", "False")
 
@@ -137,6 +152,7 @@ class World:
             "LEADSCORE_WAREHOUSE": str(self.warehouse),
             "LEADSCORE_SERVING_DIR": str(self.serving),
             "LEADSCORE_REPORTS_DIR": str(self.root / "reports"),
+            "LEADSCORE_NOTIFY_LOG": str(self.root / "notify_log.sqlite"),
         }
 
     def activate(self, monkeypatch: pytest.MonkeyPatch) -> World:

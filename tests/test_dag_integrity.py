@@ -83,7 +83,9 @@ def test_model_granularity_renders_one_task_per_dbt_node(monkeypatch, tmp_path):
     """LEADSCORE_DBT_TASKS=model renders the dbt project with Cosmos, one task per node."""
     monkeypatch.setenv("LEADSCORE_DBT_TASKS", "model")
     if not (ROOT / "dbt_project" / "target" / "manifest.json").exists():
-        dbt(["parse"], warehouse=tmp_path / "parse.duckdb")  # Cosmos renders from the manifest
+        # Cosmos renders from the manifest in the project's target/ (`make test` parses first)
+        target = ROOT / "dbt_project" / "target"
+        dbt(["parse", "--target-path", str(target)], warehouse=tmp_path / "parse.duckdb")
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))

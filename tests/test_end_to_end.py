@@ -30,6 +30,8 @@ def pipeline(demo_landing, tmp_path_factory):
         LEADSCORE_LANDING_DIR=str(demo_landing),
         LEADSCORE_SERVING_DIR=str(root / "serving"),
     )
+    for name in ("DBT_TARGET_PATH", "DBT_LOG_PATH"):  # Cosmos runs dbt in its own project copy
+        env.pop(name, None)
     run([str(BIN / "airflow"), "db", "migrate"], env=env)
     run([str(BIN / "airflow"), "pools", "set", "duckdb_writer", "1", "one writer"], env=env)
     run([str(BIN / "leadscore"), "extract", "--end", FIRST_DAG_DAY.isoformat()], env=env)
