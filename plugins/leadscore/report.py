@@ -1010,6 +1010,7 @@ def _movers_of(
         f"{entity_type} scores over {span}.",
     )
     stage = "stage" if entity_type == "contact" else "tier"
+    account = ["account"] if entity_type == "contact" else []  # an account is its own account
 
     def listing(rows: list[dict], title: str) -> str:
         if not rows:
@@ -1017,11 +1018,11 @@ def _movers_of(
         return (
             f"<div><h4>{esc(title)}</h4>"
             + table(
-                [entity_type, "account", stage, "score", f"change ({span})"],
+                [entity_type, *account, stage, "score", f"change ({span})"],
                 [
                     (
                         r["entity_id"],
-                        r["account_id"],
+                        *([r["account_id"]] if account else []),
                         r["stage"],
                         fmt_num(r["score"]),
                         fmt_signed(r["change"]),
