@@ -42,17 +42,17 @@ export PYTHONWARNINGS := ignore
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements.lock pyproject.toml
+$(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
 install: $(BIN)/.installed ## create .venv and install the locked dependencies
 
-lock: ## re-resolve requirements.in into requirements.lock
-	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.11 -o requirements.lock
+lock: ## re-resolve requirements.in into requirements.txt
+	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.11 -o requirements.txt
 
 data: install ## generate the demo exports under data/landing (SCALE=1: 10k contacts, ~500k events)
 	$(BIN)/leadscore generate --scale $(SCALE) --end-date $(DEMO_END)
