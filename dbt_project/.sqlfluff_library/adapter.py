@@ -21,12 +21,32 @@ def _day_of_month(date_expression):
     return f"extract(day from {date_expression})"
 
 
+def _regex_is_valid(pattern):
+    return f"(try(regexp_matches('', {pattern})) is not null)"
+
+
+def _json_object_rows(relation, id_column, json_column):
+    return (
+        f"select entity_id, key as property, value as property_value from (select {id_column} "
+        f"as entity_id, unnest(map_entries(json_transform({json_column}, "
+        f"'\"MAP(VARCHAR, VARCHAR)\"')), recursive := true) from {relation} "
+        f"where {json_column} is not null) as entries"
+    )
+
+
+def _json_value_text(json_column, key):
+    return f"json_extract_string({json_column}, '$.\"' || {key} || '\"')"
+
+
 _MACROS = {
     "regexp_matches": _regexp_matches,
     "parse_utc_timestamp": _parse_utc_timestamp,
     "type_double": _type_double,
     "points_type": _points_type,
     "day_of_month": _day_of_month,
+    "regex_is_valid": _regex_is_valid,
+    "json_object_rows": _json_object_rows,
+    "json_value_text": _json_value_text,
 }
 
 

@@ -31,3 +31,11 @@ def type_string():
 
 def listagg(measure, delimiter_text, order_by_clause=None, limit_num=None):
     return f"string_agg({measure}, {delimiter_text} {order_by_clause or ''})"
+
+
+def position(substring_text, string_text):
+    return f"position({substring_text} in {string_text})"
+
+
+def safe_cast(field, type):  # noqa: A002 (dbt's argument name)
+    return f"try_cast({field} as {type})"

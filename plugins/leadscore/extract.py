@@ -73,7 +73,12 @@ def extract_source(
     days = interval_days(start, end)
     entities = entities_of(source)
 
-    plans = [(e, expected_files(e, days, landing)) for e in entities]
+    plans = [
+        (e, expected_files(e, days, landing) if _delivered(e, landing) else []) for e in entities
+    ]
+    for e, files in plans:
+        if not files:
+            log.info("%s: no folder under %s: not in this company's data", e.qualified, landing)
     missing = [str(f.relative_to(landing)) for _, files in plans for f in files if not f.exists()]
     if missing:
         shown = ", ".join(missing[:5]) + (
@@ -92,9 +97,9 @@ def extract_source(
             except DeliveryError as err:
                 raise ExtractError(f"source {source}: {err}") from err
             if checks[f].extra_columns:
-                log.warning(
-                    "%s: file %s has column(s) %s that docs/sources.md does not list (schema "
-                    "drift); they are not loaded",
+                log.info(
+                    "%s: file %s has column(s) %s beyond the documented ones; kept as custom "
+                    "properties",
                     e.qualified,
                     f.relative_to(landing),
                     ", ".join(checks[f].extra_columns),
@@ -139,6 +144,11 @@ def pause_point(name: str) -> None:
         time.sleep(0.1)
 
 
+def _delivered(entity: Entity, landing: Path) -> bool:
+    """An optional entity is part of a company's data once its landing folder exists."""
+    return not entity.optional or (landing / entity.source / entity.name).is_dir()
+
+
 def _as_utc(value: date | datetime) -> datetime:
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
@@ -160,7 +170,7 @@ def _create_load_log(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"alter table raw.load_log add column if not exists {column} varchar")
 
 
-def _reader_sql(entity: Entity) -> str:
+def _reader_sql(entity: Entity, extras: list[str]) -> str:
     """A DuckDB table function over the list bound to ``$files``, every column as text."""
     if entity.file_format == "csv":
         # the dialect is fixed (files were inspected strictly): the sniffer never guesses
@@ -168,8 +178,25 @@ def _reader_sql(entity: Entity) -> str:
             "read_csv($files, header = true, all_varchar = true, union_by_name = true, "
             "delim = ',', quote = '\"', escape = '\"', strict_mode = true)"
         )
-    columns = ", ".join(f"'{c}': 'VARCHAR'" for c in entity.columns)
+    columns = ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in (*entity.columns, *extras))
     return f"read_json($files, format = 'newline_delimited', columns = {{{columns}}})"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _properties_sql(extras: list[str]) -> str:
+    """The extra columns as one JSON object of text values (null when the record has none)."""
+    if not extras:
+        return "cast(null as varchar)"
+    known = " or ".join(f"{_identifier(c)} is not null" for c in extras)
+    pairs = ", ".join(f"{_literal(c)}, {_identifier(c)}" for c in extras)
+    return f"case when {known} then cast(json_object({pairs}) as varchar) end"
 
 
 def _load_entity(
@@ -187,15 +214,21 @@ def _load_entity(
     con.execute(
         f"""
         create table if not exists {entity.raw_table} (
-            {columns}, _source_file varchar, _row_number bigint, _file_day date,
-            _loaded_at timestamptz, _interval_start timestamptz, _interval_end timestamptz
+            {columns}, _properties varchar, _source_file varchar, _row_number bigint,
+            _file_day date, _loaded_at timestamptz, _interval_start timestamptz,
+            _interval_end timestamptz
         )
         """
     )
+    # warehouses created before custom properties were kept
+    con.execute(f"alter table {entity.raw_table} add column if not exists _properties varchar")
     con.execute(
         f"create table if not exists {entity.quarantine_table} as "
         f"select *, null::varchar as _reason, null::timestamptz as _quarantined_at "
         f"from {entity.raw_table} limit 0"
+    )
+    con.execute(
+        f"alter table {entity.quarantine_table} add column if not exists _properties varchar"
     )
     # a rerun replaces the interval: its raw rows and the rows the raw gate quarantined from it
     for table in (entity.raw_table, entity.quarantine_table):
@@ -203,7 +236,10 @@ def _load_entity(
             f"delete from {table} where _file_day >= $first and _file_day <= $last",
             {"first": days[0], "last": days[-1]},
         )
+    if not files:  # an optional entity this company does not have: its table stays empty
+        return EntityLoad(entity.qualified, 0, 0)
     selected = ", ".join(f'"{c}"' for c in entity.columns)
+    extras = sorted({c for f in files for c in checks[f].extra_columns})
     prefix_len = len(str(landing)) + 2  # strip "<landing>/" so paths read crm/contacts/<day>.csv
     # row_number() over () follows scan order (insertion order is preserved), so subtracting each
     # file's first scan row gives the row within the file; tests/test_extract.py pins this.
@@ -211,11 +247,14 @@ def _load_entity(
         f"""
         insert into {entity.raw_table} ({selected}, {", ".join(LOAD_METADATA_COLUMNS)})
         with scanned as (
-            select {selected}, filename as _file, row_number() over () as _scan_row
-            from {_reader_sql(entity)}
+            select
+                {selected}, {_properties_sql(extras)} as _properties, filename as _file,
+                row_number() over () as _scan_row
+            from {_reader_sql(entity, extras)}
         )
         select
             {selected},
+            _properties,
             substr(_file, {prefix_len}) as _source_file,
             _scan_row - min(_scan_row) over (partition by _file) + 1 as _row_number,
             cast(regexp_extract(_file, '(\\d{{4}}-\\d{{2}}-\\d{{2}})\\.[a-z]+$', 1) as date),

@@ -266,6 +266,17 @@ class GenerationSummary:
     files: int
 
 
+#: Custom properties the demo CRM keeps beyond the documented columns (declared in
+#: seeds/property_catalogue.csv), written as extra CSV columns after the documented ones.
+CUSTOM_PROPERTIES = {
+    "crm/companies": ("funding_stage",),
+    "crm/contacts": ("lead_origin", "annual_budget"),
+}
+LEAD_ORIGINS = ["landing_page_form", "lead_add_form", "chat", "import", "api"]
+FUNDING_STAGES = ["bootstrapped", "seed", "series_a", "series_b_plus", "public"]
+ACTIVITY_TYPES = ["call", "email", "meeting", "chat", "sms", "note"]
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -312,7 +323,7 @@ class _Writer:
         frame = frame.sort_values(["_day", entity.day_column, *entity.keys], kind="stable")
         self.rows[entity.qualified] = len(frame)
         bounds = np.searchsorted(frame["_day"].to_numpy(), np.arange(self.n_days + 1))
-        body = frame[list(entity.columns)]
+        body = frame[[*entity.columns, *CUSTOM_PROPERTIES.get(entity.qualified, ())]]
         for d in range(self.n_days):
             chunk = body.iloc[bounds[d] : bounds[d + 1]]
             path = folder / f"{(self.start + timedelta(days=d)).isoformat()}.{entity.extension}"
@@ -324,14 +335,19 @@ class _Writer:
                         fh.write(
                             json.dumps(
                                 {
-                                    k: v
-                                    for k, v in zip(entity.columns, record, strict=True)
+                                    k: _json_value(v)
+                                    for k, v in zip(body.columns, record, strict=True)
                                     if v is not None and v == v
                                 }
                             )
                             + "\n"
                         )
             self.files += 1
+
+
+def _json_value(value: object) -> object:
+    """Whole numbers as JSON integers (a column with gaps is float in pandas)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def generate(
@@ -357,6 +373,12 @@ def generate(
     demo_days = _deals_and_customers(rng, w, companies, contacts, days, start)
     _email(rng, w, contacts, days, start, scale)
     _web(rng, w, contacts, demo_days, days, start, scale)
+    # What real CRMs hold beyond the documented columns: custom properties, activities and time
+    # on site. A random stream of its own, so every other file stays as it was before they came.
+    extras = np.random.default_rng([seed, 1])
+    _custom_properties(extras, companies, contacts)
+    _activities(extras, w, companies, contacts, demo_days, days, start)
+    _time_on_site(extras, w, contacts)
     w.write_all()
     return GenerationSummary(out_dir, start, end_date, dict(w.rows), w.files)
 
@@ -970,3 +992,113 @@ def _web(
             }
         ),
     )
+
+
+def _custom_properties(rng: np.random.Generator, comp: _Companies, cont: _Contacts) -> None:
+    """Custom properties: how the lead came in (converting leads come through forms more often),
+    a stated budget (often empty) and the company's funding stage."""
+    n, p = len(cont.ids), cont.propensity
+    weights = np.stack([0.35 + 0 * p, 0.05 + 0.5 * p**2, 0.1 + 0.1 * p, 0.4 * (1 - p), 0.1 + 0 * p])
+    pick = (rng.random(n)[None, :] > np.cumsum(weights / weights.sum(0), 0)).sum(0)
+    origin = np.array(LEAD_ORIGINS, dtype=object)[np.minimum(pick, len(LEAD_ORIGINS) - 1)]
+    cont.frame["lead_origin"] = np.where(rng.random(n) < 0.1, None, origin)
+    budget = np.round(rng.lognormal(np.log(8000) + 1.2 * p, 0.8, n), -2)
+    cont.frame["annual_budget"] = np.where(rng.random(n) < 0.6, np.nan, budget)
+    stage = np.clip(np.round(1.5 + comp.fit + rng.normal(0, 1.0, len(comp.ids))), 0, 4)
+    stages = np.array(FUNDING_STAGES, dtype=object)[stage.astype(int)]
+    comp.frame["funding_stage"] = np.where(rng.random(len(comp.ids)) < 0.25, None, stages)
+
+
+def _activities(
+    rng: np.random.Generator,
+    w: _Writer,
+    comp: _Companies,
+    cont: _Contacts,
+    demo_days: dict[int, list[int]],
+    days: int,
+    start: date,
+) -> None:
+    """Sales activities logged in the CRM: calls, emails, meetings, chats, SMS and notes, more of
+    them (and more meetings, more inbound) for contacts about to buy; a meeting before most
+    demo requests."""
+    p = cont.propensity
+    active = days - np.maximum(cont.created_day, 0)
+    counts = rng.poisson((0.1 + 2.0 * p**2) * active / 120)
+    who = np.repeat(np.arange(len(p)), counts)
+    day = np.maximum(cont.created_day[who], 0) + np.floor(rng.random(len(who)) * active[who])
+    pw = p[who]
+    weights = np.stack(
+        [
+            0.4 + 0 * pw,
+            0.25 + 0 * pw,
+            0.05 + 0.3 * pw,
+            0.1 + 0.1 * pw,
+            0.05 + 0.1 * pw,
+            0.15 + 0 * pw,
+        ]
+    )
+    pick = (rng.random(len(who))[None, :] > np.cumsum(weights / weights.sum(0), 0)).sum(0)
+    kind = np.array(ACTIVITY_TYPES, dtype=object)[np.minimum(pick, len(ACTIVITY_TYPES) - 1)]
+    before_demo = [
+        (c, max(d - int(rng.integers(1, 10)), 0)) for c, ds in demo_days.items() for d in ds
+    ]
+    if before_demo:
+        extra_who, extra_day = (np.array(x, dtype=int) for x in zip(*before_demo, strict=True))
+        kept = rng.random(len(extra_who)) < 0.6
+        extra_who, extra_day = extra_who[kept], extra_day[kept]
+        who = np.concatenate([who, extra_who])
+        day = np.concatenate(
+            [day, np.maximum(extra_day, np.maximum(cont.created_day[extra_who], 0))]
+        )
+        kind = np.concatenate([kind, np.full(len(extra_who), "meeting", dtype=object)])
+        pw = p[who]
+    n = len(who)
+    talk = np.isin(kind, ["call", "meeting"])
+    duration = np.where(
+        talk,
+        np.round(rng.lognormal(np.log(np.where(kind == "meeting", 1800, 240)), 0.6, n)),
+        np.nan,
+    )
+    call_outcome = rng.choice(
+        np.array(["connected", "no_answer", "left_voicemail"], dtype=object), n, p=[0.5, 0.3, 0.2]
+    )
+    outcome = np.where(kind == "call", call_outcome, None)
+    outcome = np.where(
+        kind == "meeting", np.where(rng.random(n) < 0.1, "no_show", "completed"), outcome
+    )
+    duration = np.where((kind == "call") & (outcome != "connected"), np.nan, duration)
+    inbound = rng.random(n) < 0.1 + 0.5 * pw
+    direction = np.where(np.isin(kind, ["note"]), None, np.where(inbound, "inbound", "outbound"))
+    order = np.argsort(day, kind="stable")
+    who, day, kind = who[order], day[order].astype(int), kind[order]
+    timestamps = _ts(day, rng.integers(0, 86400, n), start)
+    w.add(
+        "crm/activities",
+        pd.DataFrame(
+            {
+                "activity_id": [f"AC{i:08d}" for i in range(1, n + 1)],
+                "activity_type": kind,
+                "contact_id": cont.ids[who],
+                "company_id": comp.ids[cont.company[who]],
+                "occurred_at": timestamps,
+                "duration_seconds": pd.array(duration[order], dtype="Float64").astype("Int64"),
+                "direction": direction[order],
+                "outcome": outcome[order],
+                "updated_at": timestamps,
+                "_day": day,
+            }
+        ),
+    )
+
+
+def _time_on_site(rng: np.random.Generator, w: _Writer, cont: _Contacts) -> None:
+    """Seconds spent on the page, as trackers report it: longer for contacts about to buy."""
+    propensity = pd.Series(cont.propensity, index=cont.ids)
+    base = {"page_view": 60, "pricing_page_view": 90, "content_download": 120}
+    for frame in w.frames["web/events"]:
+        p = frame["contact_id"].map(propensity).fillna(0.1).to_numpy(dtype=float)
+        typical = frame["event_type"].map(base).fillna(0).to_numpy(dtype=float)
+        seconds = np.round(rng.lognormal(np.log(np.maximum(typical, 1)) + 1.2 * p, 0.7))
+        frame["duration_seconds"] = [  # JSON numbers; none for events without a page
+            int(x) if t > 0 else None for x, t in zip(seconds, typical, strict=True)
+        ]

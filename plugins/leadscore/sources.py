@@ -20,6 +20,9 @@ class Entity:
     day_column: str  # the timestamp/date column whose day decides the file
     #: Columns that may be empty (docs/sources.md says "nullable"); every other one is required.
     nullable: tuple[str, ...] = ()
+    #: An entity a company may not have at all: when its landing folder does not exist, nothing is
+    #: expected and its raw table stays empty. Once the folder exists, every day needs its file.
+    optional: bool = False
 
     @property
     def qualified(self) -> str:
@@ -44,8 +47,11 @@ class Entity:
         return f"quarantine.{self.source}__{self.name}"
 
 
-#: Metadata columns every raw table carries after the delivered columns.
+#: Metadata columns every raw table carries after the delivered columns. ``_properties`` holds
+#: the columns (CSV) or keys (JSONL) a file has beyond the documented ones, as one JSON object of
+#: text values: a CRM's custom properties, kept per record (docs/sources.md).
 LOAD_METADATA_COLUMNS: tuple[str, ...] = (
+    "_properties",
     "_source_file",
     "_row_number",
     "_file_day",
@@ -173,6 +179,26 @@ ENTITIES: tuple[Entity, ...] = (
     ),
     Entity(
         "crm",
+        "activities",
+        "csv",
+        (
+            "activity_id",
+            "activity_type",
+            "contact_id",
+            "company_id",
+            "occurred_at",
+            "duration_seconds",
+            "direction",
+            "outcome",
+            "updated_at",
+        ),
+        ("activity_id",),
+        "updated_at",
+        ("company_id", "duration_seconds", "direction", "outcome"),
+        optional=True,
+    ),
+    Entity(
+        "crm",
         "product_usage",
         "csv",
         ("company_id", "usage_date", "active_users", "sessions", "feature_events"),
@@ -219,10 +245,11 @@ ENTITIES: tuple[Entity, ...] = (
             "content_topic",
             "product_line",
             "occurred_at",
+            "duration_seconds",
         ),
         ("event_id",),
         "occurred_at",
-        ("contact_id", "content_topic", "product_line"),
+        ("contact_id", "content_topic", "product_line", "duration_seconds"),
     ),
 )
 

@@ -2,9 +2,35 @@
 
 -- Daily engagement per CRM contact as known on the score date: email activity is matched to the
 -- contact who has that address now, whenever the activity happened (newsletter subscribers who
--- become contacts later bring their history with them).
+-- become contacts later bring their history with them). Rows with a filter_key count only the
+-- events that pass that engagement filter (int_engagement_filtered_daily); rows without one count
+-- every event of the action.
 with daily as (
-    select * from {{ ref('int_engagement_daily') }}
+    select
+        contact_id,
+        email,
+        activity_date,
+        source,
+        action,
+        topic,
+        product_line,
+        cast(null as {{ dbt.type_string() }}) as filter_key,
+        event_count,
+        duration_seconds
+    from {{ ref('int_engagement_daily') }}
+    union all
+    select
+        contact_id,
+        email,
+        activity_date,
+        source,
+        action,
+        cast(null as {{ dbt.type_string() }}) as topic,
+        cast(null as {{ dbt.type_string() }}) as product_line,
+        filter_key,
+        event_count,
+        duration_seconds
+    from {{ ref('int_engagement_filtered_daily') }}
 ),
 
 contacts_by_email as (
@@ -23,7 +49,9 @@ resolved as (
         daily.action,
         daily.topic,
         daily.product_line,
-        daily.event_count
+        daily.filter_key,
+        daily.event_count,
+        daily.duration_seconds
     from daily
     left join contacts_by_email
         on daily.email = contacts_by_email.email
@@ -37,10 +65,12 @@ final as (
         action,
         topic,
         product_line,
-        sum(event_count) as event_count
+        filter_key,
+        sum(event_count) as event_count,
+        sum(duration_seconds) as duration_seconds
     from resolved
     where contact_id is not null
-    group by contact_id, activity_date, source, action, topic, product_line
+    group by contact_id, activity_date, source, action, topic, product_line, filter_key
 )
 
 select * from final

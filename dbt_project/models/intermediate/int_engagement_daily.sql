@@ -7,9 +7,10 @@
     )
 }}
 
--- Events per person (web: contact id, email: address), day, action and topic / product line. Incremental: only the days
--- touched by newly staged events are recomputed (and replaced whole), so a daily run costs the
--- day's delta. Addresses are matched to contacts downstream (int_engagement_contact_daily).
+-- Events per person (web and CRM activities: contact id, email: address), day, action and topic /
+-- product line, with their count and summed measures. Incremental: only the days touched by newly
+-- staged events are recomputed (and replaced whole), so a daily run costs the day's delta.
+-- Addresses are matched to contacts downstream (int_engagement_contact_daily).
 with events as (
     select * from {{ ref('int_engagement_events') }}
 ),
@@ -32,6 +33,7 @@ final as (
         events.topic,
         events.product_line,
         count(*) as event_count,
+        sum(events.duration_seconds) as duration_seconds,
         max(events._loaded_at) as _loaded_at
     from events
     {% if is_incremental() %}

@@ -1,7 +1,8 @@
--- Email and web events in one shape, keyed the way each source knows the person: email events by
--- address, web events by CRM contact id (anonymous web visits are left out). Matching addresses to
--- contacts happens downstream, on the score date, so a person who engaged before they became a CRM
--- contact gets their earlier engagement once they are one.
+-- Email events, web events and CRM activities in one shape, keyed the way each source knows the
+-- person: email events by address, web events and activities by CRM contact id (anonymous web
+-- visits are left out). Matching addresses to contacts happens downstream, on the score date, so a
+-- person who engaged before they became a CRM contact gets their earlier engagement once they are
+-- one. The attributes engagement rules filter on and the measures they count ride along.
 with email_events as (
     select * from {{ ref('stg_email__events') }}
 ),
@@ -14,6 +15,10 @@ web_events as (
     select * from {{ ref('stg_web__events') }}
 ),
 
+activities as (
+    select * from {{ ref('stg_crm__activities') }}
+),
+
 email_engagement as (
     select
         email_events.event_id,
@@ -23,6 +28,12 @@ email_engagement as (
         email_events.event_type as action,
         campaigns.topic,
         campaigns.product_line,
+        email_events.campaign_id as campaign,
+        email_events.url as page_url,
+        cast(null as {{ dbt.type_string() }}) as direction,
+        cast(null as {{ dbt.type_string() }}) as outcome,
+        cast(null as {{ type_double() }}) as duration_seconds,
+        cast(null as {{ dbt.type_string() }}) as properties,
         email_events.occurred_at,
         email_events.event_date as activity_date,
         email_events._loaded_at
@@ -40,6 +51,12 @@ web_engagement as (
         event_type as action,
         content_topic as topic,
         product_line,
+        cast(null as {{ dbt.type_string() }}) as campaign,
+        page_url,
+        cast(null as {{ dbt.type_string() }}) as direction,
+        cast(null as {{ dbt.type_string() }}) as outcome,
+        duration_seconds,
+        _properties as properties,
         occurred_at,
         event_date as activity_date,
         _loaded_at
@@ -47,10 +64,33 @@ web_engagement as (
     where contact_id is not null
 ),
 
+crm_engagement as (
+    select
+        activity_id as event_id,
+        contact_id,
+        cast(null as {{ dbt.type_string() }}) as email,
+        'crm' as source,
+        activity_type as action,
+        cast(null as {{ dbt.type_string() }}) as topic,
+        cast(null as {{ dbt.type_string() }}) as product_line,
+        cast(null as {{ dbt.type_string() }}) as campaign,
+        cast(null as {{ dbt.type_string() }}) as page_url,
+        direction,
+        outcome,
+        duration_seconds,
+        _properties as properties,
+        occurred_at,
+        activity_date,
+        _loaded_at
+    from activities
+),
+
 final as (
     select * from email_engagement
     union all
     select * from web_engagement
+    union all
+    select * from crm_engagement
 )
 
 select * from final

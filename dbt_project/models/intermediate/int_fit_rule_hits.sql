@@ -1,7 +1,9 @@
 -- Every fit rule that fires, one row per entity and rule: the ledger the fit scores add up.
--- Accounts get account_points for their company attributes; contacts get contact_points for their
--- company's attributes plus their own (seniority, department, email domain). Rules worth 0 points
--- are kept: explanations show them, and calibration can learn that such a value deserves points.
+-- Accounts get account_points for their company's attributes; contacts get contact_points for
+-- their company's attributes plus their own (seniority, department, email domain, lead source,
+-- contact properties). Rules worth 0 points are kept: explanations show them, and calibration
+-- can learn that such a value deserves points. A rule fires once per entity, whatever the
+-- operator (docs/rules.md): is_unknown fires when the entity has no known value.
 with accounts as (
     select * from {{ ref('int_accounts_enriched') }}
 ),
@@ -10,122 +12,194 @@ contacts as (
     select * from {{ ref('int_contacts_enriched') }}
 ),
 
-fit_points as (
-    select * from {{ ref('fit_points') }}
+properties as (
+    select * from {{ ref('int_entity_properties') }}
 ),
 
-contact_segments as (
-    select distinct segment from contacts
+rules as (
+    select * from {{ ref('int_fit_rules') }}
 ),
 
-contact_rules as (
-    -- each contact segment's rules: its own rows, default rows for the values it leaves alone
-    {{ rules_per_segment('fit_points', 'contact_segments', ['attribute', 'value']) }}
+used_attributes as (
+    select distinct attribute from rules
 ),
 
-account_rules as (
-    select * from fit_points
-    where segment = 'default'
-),
-
-account_attributes as (
-    select
-        account_id,
-        'industry' as attribute,
-        industry as attribute_value
-    from accounts
-    union all
-    select
-        account_id,
-        'size_band' as attribute,
-        size_band as attribute_value
-    from accounts
-    union all
-    select
-        account_id,
-        'region' as attribute,
-        region as attribute_value
-    from accounts
-    union all
+account_values as (
+    -- every attribute value of a company, typed (derived attributes are text)
+    {%- for attribute in ['industry', 'size_band', 'region', 'country'] %}
+        select
+            account_id,
+            '{{ attribute }}' as attribute,
+            {{ attribute }} as value_text,
+            cast(null as {{ type_double() }}) as value_number,
+            cast(null as date) as value_date
+        from accounts
+        union all
+    {%- endfor %}
     select
         account_id,
         'icp' as attribute,
-        'match' as attribute_value
+        'match' as value_text,
+        cast(null as {{ type_double() }}) as value_number,
+        cast(null as date) as value_date
     from accounts
     where is_icp
     union all
     select
         account_id,
         'email_domain' as attribute,
-        'competitor' as attribute_value
+        'competitor' as value_text,
+        cast(null as {{ type_double() }}) as value_number,
+        cast(null as date) as value_date
     from accounts
     where is_competitor
+    union all
+    select
+        entity_id as account_id,
+        'company.' || property as attribute,
+        value_text,
+        value_number,
+        value_date
+    from properties
+    where entity = 'company'
 ),
 
-contact_attributes as (
+contact_values as (
+    -- the company's attributes (its email domain aside: a contact's own address counts) ...
     select
         contacts.contact_id,
-        contacts.account_id,
-        contacts.segment,
-        account_attributes.attribute,
-        account_attributes.attribute_value
+        account_values.attribute,
+        account_values.value_text,
+        account_values.value_number,
+        account_values.value_date
     from contacts
-    inner join account_attributes
-        on contacts.account_id = account_attributes.account_id
-    where account_attributes.attribute != 'email_domain'
+    inner join account_values
+        on contacts.account_id = account_values.account_id
+    where account_values.attribute != 'email_domain'
     union all
+    -- ... and the contact's own
+    {%- for attribute, column in [
+        ('seniority', 'seniority'), ('department', 'department'),
+        ('email_domain', 'email_domain_type'), ('lead_source', 'lead_source'),
+    ] %}
+        select
+            contact_id,
+            '{{ attribute }}' as attribute,
+            {{ column }} as value_text,
+            cast(null as {{ type_double() }}) as value_number,
+            cast(null as date) as value_date
+        from contacts
+        union all
+    {%- endfor %}
     select
-        contact_id,
-        account_id,
-        segment,
-        'seniority' as attribute,
-        seniority as attribute_value
-    from contacts
-    union all
-    select
-        contact_id,
-        account_id,
-        segment,
-        'department' as attribute,
-        department as attribute_value
-    from contacts
-    union all
-    select
-        contact_id,
-        account_id,
-        segment,
-        'email_domain' as attribute,
-        email_domain_type as attribute_value
-    from contacts
+        entity_id as contact_id,
+        'contact.' || property as attribute,
+        value_text,
+        value_number,
+        value_date
+    from properties
+    where entity = 'contact'
 ),
 
-final as (
+entity_values as (
     select
         'account' as entity_type,
-        account_attributes.account_id as entity_id,
-        account_attributes.account_id,
-        account_attributes.attribute,
-        account_attributes.attribute_value,
-        account_rules.account_points as points
-    from account_attributes
-    inner join account_rules
-        on
-            account_attributes.attribute = account_rules.attribute
-            and account_attributes.attribute_value = account_rules.value
+        account_values.account_id as entity_id,
+        account_values.account_id,
+        'default' as segment,
+        account_values.attribute,
+        account_values.value_text,
+        account_values.value_number,
+        account_values.value_date
+    from account_values
+    where
+        account_values.value_text is not null
+        and account_values.attribute in (select used_attributes.attribute from used_attributes)
     union all
     select
         'contact' as entity_type,
-        contact_attributes.contact_id as entity_id,
-        contact_attributes.account_id,
-        contact_attributes.attribute,
-        contact_attributes.attribute_value,
-        contact_rules.contact_points as points
-    from contact_attributes
-    inner join contact_rules
+        contacts.contact_id as entity_id,
+        contacts.account_id,
+        contacts.segment,
+        contact_values.attribute,
+        contact_values.value_text,
+        contact_values.value_number,
+        contact_values.value_date
+    from contact_values
+    inner join contacts
+        on contact_values.contact_id = contacts.contact_id
+    where
+        contact_values.value_text is not null
+        and contact_values.attribute in (select used_attributes.attribute from used_attributes)
+),
+
+entities as (
+    select
+        'account' as entity_type,
+        account_id as entity_id,
+        account_id,
+        'default' as segment
+    from accounts
+    union all
+    select
+        'contact' as entity_type,
+        contact_id as entity_id,
+        account_id,
+        segment
+    from contacts
+),
+
+value_hits as (
+    select
+        entity_values.entity_type,
+        entity_values.entity_id,
+        entity_values.account_id,
+        rules.attribute,
+        case when rules.operator = '=' then entity_values.value_text else rules.rule_label end
+            as attribute_value,
+        case when entity_values.entity_type = 'account' then rules.account_points else rules.contact_points end
+            as points
+    from entity_values
+    inner join rules
         on
-            contact_attributes.segment = contact_rules.rule_set
-            and contact_attributes.attribute = contact_rules.attribute
-            and contact_attributes.attribute_value = contact_rules.value
+            entity_values.segment = rules.rule_set
+            and entity_values.attribute = rules.attribute
+            and (entity_values.entity_type = 'contact' or rules.applies_to_accounts)
+            and {{ rule_matches('rules', 'entity_values.value_text', 'entity_values.value_number', 'entity_values.value_date') }}
+),
+
+unknown_hits as (
+    select
+        entities.entity_type,
+        entities.entity_id,
+        entities.account_id,
+        rules.attribute,
+        rules.rule_label as attribute_value,
+        case when entities.entity_type = 'account' then rules.account_points else rules.contact_points end
+            as points
+    from entities
+    inner join rules
+        on
+            entities.segment = rules.rule_set
+            and rules.operator = 'is_unknown'
+            and (entities.entity_type = 'contact' or rules.applies_to_accounts)
+    where not exists (
+        select 1
+        from entity_values
+        where
+            entity_values.entity_type = entities.entity_type
+            and entity_values.entity_id = entities.entity_id
+            and entity_values.attribute = rules.attribute
+            and not {{ value_is_unknown('entity_values.value_text') }}
+    )
+),
+
+final as (
+    select * from value_hits
+    where points is not null
+    union all
+    select * from unknown_hits
+    where points is not null
 )
 
 select * from final

@@ -1,7 +1,7 @@
 -- Every rule that fired for an entity on the score date, in one shape, for the three subscores:
 -- the rule, the value that made it fire, its points before decay and caps (raw_points) and the
 -- points it contributes (points). Fit and financial rules add their seed points unchanged;
--- engagement rules add points x funnel weight x events, decayed and capped per action.
+-- engagement rules add points x funnel weight x events (or units), decayed and capped per rule.
 with fit as (
     select * from {{ ref('int_fit_rule_hits') }}
 ),
@@ -35,8 +35,12 @@ ledger as (
         engagement.contact_id as entity_id,
         contacts.account_id,
         'engagement' as subscore,
-        engagement.action as rule,
-        cast(engagement.event_count as {{ dbt.type_string() }}) as rule_value,
+        engagement.rule,
+        -- how much of it: events (units of the measure for a per-unit rule)
+        case
+            when engagement.measure is null then cast(engagement.event_count as {{ dbt.type_string() }})
+            else cast(round(engagement.units, 1) as {{ dbt.type_string() }})
+        end as rule_value,
         cast(engagement.weighted_points as {{ points_type() }}) as raw_points,
         engagement.points
     from engagement

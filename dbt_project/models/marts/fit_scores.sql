@@ -1,5 +1,6 @@
 -- Fit (explicit) score per contact and per account: who they are. Each *_points column is the sum
--- of the fit_points rows that fired for that attribute; fit_score is their sum limited to 0-100.
+-- of the fit_points rows that fired for that attribute (other_points: every other attribute, such
+-- as lead_source, country and catalogued properties); fit_score is their sum limited to 0-100.
 with hits as (
     select * from {{ ref('int_fit_rule_hits') }}
 ),
@@ -25,6 +26,13 @@ points_per_entity as (
         {% for attribute in ['industry', 'size_band', 'region', 'icp', 'seniority', 'department', 'email_domain'] -%}
             sum(case when attribute = '{{ attribute }}' then points else 0 end) as {{ attribute }}_points,
         {% endfor -%}
+        sum(
+            case
+                when attribute not in ('industry', 'size_band', 'region', 'icp', 'seniority', 'department', 'email_domain')
+                    then points
+                else 0
+            end
+        ) as other_points,
         sum(points) as fit_points
     from hits
     group by entity_type, entity_id
@@ -40,6 +48,7 @@ final as (
             cast(coalesce(points_per_entity.{{ attribute }}_points, 0) as {{ type_double() }})
                 as {{ attribute }}_points,
         {% endfor -%}
+        cast(coalesce(points_per_entity.other_points, 0) as {{ type_double() }}) as other_points,
         cast(coalesce(points_per_entity.fit_points, 0) as {{ type_double() }}) as fit_points,
         cast(
             round({{ clamp('coalesce(points_per_entity.fit_points, 0)') }}, 1) as {{ type_double() }}

@@ -5,7 +5,8 @@
 with daily as (
     select * from {{ ref('int_engagement_contact_daily') }}
     where
-        activity_date <= {{ score_date() }}
+        filter_key is null
+        and activity_date <= {{ score_date() }}
         and activity_date > {{ dbt.dateadd('day', '-' ~ var('engagement_lookback_days'), score_date()) }}
 ),
 
@@ -14,8 +15,9 @@ contacts as (
 ),
 
 rules as (
+    -- the per-event rules of an action (filtered, count and per-unit rules have no topic)
     select * from {{ ref('int_engagement_rules') }}
-    where points > 0
+    where points > 0 and filter_key is null and min_count is null and measure is null
 ),
 
 topical as (

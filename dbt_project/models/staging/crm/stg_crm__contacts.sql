@@ -22,6 +22,9 @@ renamed as (
         {{ parse_utc_timestamp('created_at') }} as created_at,
         {{ parse_utc_timestamp('updated_at') }} as updated_at,
 
+        -- custom properties (JSON object of text values; the property catalogue types them)
+        _properties,
+
         -- load metadata
         _source_file,
         _row_number,
@@ -49,6 +52,7 @@ final as (
         lead_source,
         created_at,
         updated_at,
+        _properties,
         _source_file,
         _loaded_at
     from ranked

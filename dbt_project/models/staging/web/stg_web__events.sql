@@ -28,8 +28,14 @@ renamed as (
         lower(trim(content_topic)) as content_topic,
         lower(trim(product_line)) as product_line,
 
+        -- measures
+        cast(duration_seconds as {{ type_double() }}) as duration_seconds,
+
         -- timestamps
         {{ parse_utc_timestamp('occurred_at') }} as occurred_at,
+
+        -- custom properties (JSON object of text values)
+        _properties,
 
         -- load metadata
         _source_file,
@@ -54,8 +60,10 @@ final as (
         page_url,
         content_topic,
         product_line,
+        duration_seconds,
         occurred_at,
         cast(occurred_at as date) as event_date,
+        _properties,
         _source_file,
         _loaded_at
     from ranked

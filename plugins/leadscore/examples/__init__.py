@@ -1,0 +1,1 @@
+"""Converters that turn real public datasets into this project's landing files."""
