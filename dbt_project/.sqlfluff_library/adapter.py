@@ -38,6 +38,10 @@ def _json_value_text(json_column, key):
     return f"json_extract_string({json_column}, '$.\"' || {key} || '\"')"
 
 
+def _try_cast_to(field, type):  # noqa: A002 (dbt's argument name)
+    return f"try_cast({field} as {type})"
+
+
 _MACROS = {
     "regexp_matches": _regexp_matches,
     "parse_utc_timestamp": _parse_utc_timestamp,
@@ -47,6 +51,7 @@ _MACROS = {
     "regex_is_valid": _regex_is_valid,
     "json_object_rows": _json_object_rows,
     "json_value_text": _json_value_text,
+    "try_cast_to": _try_cast_to,
 }
 
 

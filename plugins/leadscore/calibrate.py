@@ -1,96 +1,69 @@
-"""Calibrate the points tables against what happened: suggested points, never adopted by itself.
+"""Calibrate the points tables against what happened: proposed rule rows, never adopted by itself.
 
-The points in ``seeds/fit_points.csv`` and ``seeds/engagement_points.csv`` are set by hand.
-``marts.rule_history`` keeps the rules every contact had on each validation cut-off (day
-``validation_day_of_month`` of each month) and ``marts.score_history`` the published score, so
-for every cut-off whose outcome window is over we know who converted afterwards: a won deal
-closed in ``(cut-off, cut-off + horizon]``. The population is the one ``model_validation`` uses:
-contacts scored at the cut-off, not customers, without a won deal closed on or before it.
+For every monthly cut-off (day ``validation_day_of_month``) whose outcome window is over, we know
+who converted afterwards: a won deal closed in ``(cut-off, cut-off + horizon]``. The population is
+the one ``model_validation`` uses: contacts scored at the cut-off (``score_history``), not
+customers, without a won deal closed on or before it. *Fresh* leads are those created within
+``validation_fresh_lead_days`` before the cut-off: what sales acts on.
 
 Time split
-    Complete cut-offs (cut-off + horizon <= the newest score date in score_history, and within
-    ``validation_lookback_days`` before it, as model_validation pools them), oldest first. The
-    newest ``holdout_cutoffs`` of them are the held-out window; the older ones train. Every
-    number the proposals use (base rate, supports, smoothing, standardisation, regularisation
-    strength, coefficients) comes from the training rows only; the held-out rows are only scored.
-    Note: the outcome windows of the newest training cut-offs reach into the held-out period
-    (a deal closed then is an outcome of both), as they would for anyone calibrating on the day.
+    The newest ``holdout_cutoffs`` complete cut-offs are held out; the older ones train. Every
+    number a proposal uses (supports, lifts, regularisation strength, coefficients, scale,
+    quantile caps) comes from the training rows; the held-out rows are only scored.
 
-Features (one row per contact and cut-off)
-    fit: one 0/1 feature per fit rule (attribute = value) of the segment default rows.
-        rule_history keeps rules worth 0 points too (Government, size band 1-9, hr, ...), so
-        such values get a suggestion like any other.
-    engagement: per action, ``share`` counts contacts who *did it* (the action's points at the
-        cut-off are not 0: it still counts), because a count of converters needs a yes/no;
-        ``logistic`` uses the action's decayed, capped points as rule_history has them, because
-        recency carries most of engagement's signal (a demo request last week is not one ten
-        months ago) and because points are what the seed scales: the coefficient per point
-        says directly by how much to scale the action's per-event points.
+Candidates (``rule_candidates``)
+    Rule rows in the rule language of docs/rules.md: each value of a derived attribute or
+    catalogued property, ``is_unknown`` of each, quantile bands of numbers and dates, count rules
+    per action and window, per-minute rules, activity rules per direction, outcome and enum
+    property. They are evaluated for every contact at every training cut-off by the production
+    dbt SQL, in a scratch copy of the warehouse and project (``rule_scoring.RuleSandbox``).
 
 Proposal ``share`` (a points table from counts, as marketers build one)
-    Per rule: contacts_with = training rows (contact-cut-offs) with the rule, the conversion
-    rate smoothed toward the training base rate p0 with a Beta prior worth PRIOR_POSITIVES (2)
-    conversions: rate = (k + 2) / (n + 2 / p0), lift = rate / p0. With this shrinkage a rule
-    nobody with it converted on needs more than 2 / p0 rows before its lift falls below 0.5.
-    Minimum support: MIN_ROWS (30) rows and at least MIN_EXPECTED_POSITIVES / p0 (two
-    conversions expected at the base rate); rules with less get no suggestion (null).
-    Fit attributes with positive points: points = max contact_points of the attribute today x
-    rate / rate of the attribute's best supported value (the best value keeps the attribute's
-    maximum, so the fit scale of fit_points.csv stays). A value converting at under half the
-    base rate (smoothed lift < 0.5; the shrinkage means that takes evidence, not luck) argues
-    against buying: it gets -scale x (0.5 - lift) / 0.5, scale = the attribute's largest
-    absolute points: 0 at half the base rate down to -scale for a value that never converts.
-    Penalty rules keep their sign: attributes whose points are all negative (email_domain) and
-    negative engagement actions get -scale x max(0, 1 - lift), scale = the largest absolute
-    points among them (0 when the data do not show a penalty, -scale when they never convert).
-    Positive engagement actions get the largest positive action points today (demo request 40)
-    x (lift - 1) / (best positive action's lift - 1), at least 0: unlike a fit attribute, which
-    every contact has some value of, an action is done or not, and one that converts at the
-    base rate (opening emails, if that does not matter) should add nothing, not a share of the
-    best action's points. Suggested points are rounded to whole points.
+    Per candidate: its training rows, conversions, and a conversion rate smoothed toward the base
+    rate p0 with a Beta prior worth PRIOR_POSITIVES conversions; lift = rate / p0. Candidates need
+    MIN_ROWS rows and MIN_EXPECTED_POSITIVES conversions expected at the base rate, and a lift
+    that differs from 1 by at least MIN_Z standard errors. Fit: every such value, weight ln(lift)
+    when the lift is above 1 or below NEGATIVE_LIFT (values in between say too little to score).
+    Engagement: per action the single count or activity rule with the largest z. Weights are
+    log-odds-like and share one scale (below).
 
 Proposal ``logistic``
-    L2-regularised logistic regression (Newton / IRLS in numpy) on the fit indicators and the
-    engagement points of the rules with support; features standardised on the training rows,
-    intercept not penalised. The strength is chosen on the training window alone: the newest
-    third of the training cut-offs (at least one) validates, the rest fit, over a grid of 11
-    strengths by validation log-loss; then the chosen strength is refitted on all training rows.
-    Coefficients to points, one scale for the whole lead score:
-    * fit: points = k x coefficient (log-odds against the reference group), k such that a
-      perfect fit (the best value of every attribute) is worth what it is worth today (the sum
-      of every attribute's largest positive contact_points, 95 out of the box);
-    * engagement: the lead score weighs engagement by w_e and fit by w_f, so one log-odds unit
-      is worth k x w_f / w_e engagement points; the action's ledger points (points x stage
-      weight x decay, before its cap) should be scaled by f = k x (w_f / w_e) x coefficient per
-      point, i.e. suggested points = current points x f, with f < 0 clamped to 0 (the sign
-      conventions of engagement_points stay: bounces never become a reward).
+    scikit-learn ``LogisticRegressionCV`` (L2) on all supported candidates (0/1, per-minute rules
+    as minutes capped at their training 95th percentile), standardised; the strength is chosen by
+    log-loss on the newest third of the training cut-offs, then refitted on all training rows.
+    A coefficient whose sign disagrees with its candidate's lift (positive for a lift below 1, or
+    the reverse) is dropped and the model refitted, until all agree.
 
-Scoring a proposal (held-out AUC and lift)
-    As dbt does: fit = the sum of the contact's fit rule points (suggested where there is a
-    suggestion, today's otherwise) limited to 0-100 (fit_scores); engagement = the action's
-    rule_history points x suggested / current points, capped at the action's max_points, summed
-    and limited to 0-100; lead = round(w_f x fit + w_e x engagement, 1) with the segment default
-    weights (segment_settings, else dbt vars lead_fit_weight / lead_engagement_weight). With
-    today's points this reproduces lead_scores exactly; with changed points it is exact except
-    for an action already at its cap whose points go down (rule_history has only the capped
-    value, so the new value is a lower bound). "current" is the published score
-    (score_history.score). AUC = Mann-Whitney (ties count half) over the pooled held-out
-    contact-cut-offs; lift of the top decile = conversion rate of the top 10% (ntile(10) by
-    score, ties by contact id and cut-off, as model_validation) over the held-out base rate.
+Scale (both proposals)
+    Points are weight x k / w, w the lead score's weight of the subscore (segment default), so the
+    lead score (w_fit x fit + w_eng x engagement) follows the summed weights. k is set so that the
+    99th percentile of both subscores' point sums over the training rows is 100: few entities are
+    clipped at 100. When more than BASELINE_QUANTILE of contacts would sum below 0 on fit, a
+    baseline rule every contact matches (contact.created_at is_known) lifts the fit sums so that
+    they do not pile up at 0. Count rules are capped at their own points; per-minute rules at
+    points x the cap in minutes. The share of held-out contacts at 0 and at 100 is reported.
+
+Thresholds
+    For the current rules and each proposal, on the held-out lead scores: MQL = the lowest score
+    above which leads converted at MQL_LIFT x the base rate, SQL at SQL_LIFT x (with at least
+    MIN_ROWS leads above), or the score that passes the share of leads var
+    ``sales_capacity_mql_share`` / ``sales_capacity_sql_share`` when set.
+
+Scoring
+    The held-out AUC of a proposal is the AUC of its rule rows written into the seeds of the
+    sandbox and scored by dbt (lead_scores) at each held-out cut-off: exactly what adopting it
+    gives. "current" is the published score (score_history). AUC: ``roc_auc_score``; lift of the
+    top decile as model_validation counts it.
 
 Output (``write``: both tables replaced in one transaction; runs in the duckdb_writer pool)
-    ``marts.suggested_rules``: proposal, subscore, rule (attribute or action), rule_value (fit
-    value; null for engagement), current_points, suggested_points (null: no suggestion),
-    contacts_with (training contact-cut-offs with the rule), conversion_rate (smoothed) and
-    lift (smoothed rate over the training base rate; both null without rows), calibrated_on
-    (newest training cut-off). Every default seed row is listed, with or without a suggestion.
-    ``marts.calibration_summary``: per proposal (current, share, logistic) held-out AUC and
-    top-decile lift, cut-offs and rows of both windows, positives (held-out conversions) and
-    calibrated_at. Too little history (fewer than 2 training cut-offs, no training conversions)
-    writes both tables empty and the result's ``note`` says why; it never raises for that.
+    ``marts.suggested_rules``: per proposal its rule rows (fit, engagement) and thresholds, with
+    the columns of the seeds, current points of the same rule where one exists, support,
+    conversion rate and lift. ``marts.calibration_summary``: per proposal (current, share,
+    logistic) held-out AUC and top-decile lift, for all and for fresh leads, proposed thresholds,
+    clipped shares, cut-offs and rows. Too little history writes both tables empty with a note.
 
-Nothing is adopted automatically: ``adopt`` rewrites a seed's points column from a proposal,
-for a human to review (dry run by default) and commit.
+Nothing is adopted automatically: ``adopt`` rewrites the seeds from a proposal (fit rules,
+engagement rules and thresholds in one call), for a human to review (dry run by default).
 """
 
 from __future__ import annotations
@@ -111,11 +84,19 @@ import numpy as np
 import pandas as pd
 
 from leadscore import config
+from leadscore.rule_candidates import (
+    Candidate,
+    engagement_candidates,
+    engagement_key,
+    fit_candidates,
+    fit_key,
+    read_catalogue,
+)
 
 log = logging.getLogger(__name__)
 
 PROPOSALS = ("share", "logistic")
-SUBSCORES = ("fit", "engagement")
+PARTS = ("fit", "engagement", "thresholds")
 SUGGESTED_TABLE = "marts.suggested_rules"
 SUMMARY_TABLE = "marts.calibration_summary"
 
@@ -126,32 +107,70 @@ PRIOR_POSITIVES = 2.0
 #: A rule needs at least this many training rows and MIN_EXPECTED_POSITIVES at the base rate.
 MIN_ROWS = 30
 MIN_EXPECTED_POSITIVES = 2.0
-#: Below this smoothed lift a value of a positive fit attribute gets negative points.
+#: share: a lift must differ from 1 by this many standard errors.
+MIN_Z = 2.0
+#: share: below this smoothed lift a fit value gets negative points.
 NEGATIVE_LIFT = 0.5
-#: L2 strengths tried for the logistic proposal (on standardised features, mean log-loss).
-L2_GRID = tuple(10.0**e for e in np.arange(-4.0, 1.01, 0.5))
+#: Both subscores' point sums reach 100 at this quantile of the training rows.
+SCALE_QUANTILE = 0.99
+#: A baseline fit rule is added when more than this share of contacts would sum below 0.
+BASELINE_QUANTILE = 0.05
+#: Per-minute features are capped at this quantile of their positive training values.
+MINUTES_CAP_QUANTILE = 0.95
+#: Thresholds: MQL where leads convert at this multiple of the base rate, SQL at the second.
+MQL_LIFT = 2.0
+SQL_LIFT = 4.0
+#: L2 strengths tried (sklearn's C, the inverse strength) on standardised features.
+C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))
+#: The fit rule every contact matches, for a proposal's baseline points.
+BASELINE_RULE = ("contact.created_at", "is_known", "")
 
 SUGGESTED_COLUMNS = {
     "proposal": "varchar",
     "subscore": "varchar",
     "rule": "varchar",
+    "operator": "varchar",
     "rule_value": "varchar",
+    "action": "varchar",
+    "source": "varchar",
+    "filter_attribute": "varchar",
+    "filter_operator": "varchar",
+    "filter_value": "varchar",
+    "min_count": "integer",
+    "count_window_days": "integer",
+    "measure": "varchar",
+    "measure_unit": "double",
+    "funnel_stage": "varchar",
     "current_points": "double",
     "suggested_points": "double",
+    "max_points": "double",
     "contacts_with": "bigint",
     "conversion_rate": "double",
     "lift": "double",
+    "weight": "double",
+    "description": "varchar",
     "calibrated_on": "date",
 }
 SUMMARY_COLUMNS = {
     "proposal": "varchar",
     "heldout_auc": "double",
     "heldout_lift_top_decile": "double",
+    "heldout_auc_fresh": "double",
+    "heldout_lift_top_decile_fresh": "double",
+    "mql_threshold": "double",
+    "sql_threshold": "double",
+    "fit_at_0_share": "double",
+    "engagement_at_0_share": "double",
+    "at_100_share": "double",
+    "rules": "integer",
     "train_cutoffs": "integer",
     "heldout_cutoffs": "integer",
     "train_rows": "bigint",
     "heldout_rows": "bigint",
     "positives": "bigint",
+    "fresh_rows": "bigint",
+    "fresh_positives": "bigint",
+    "calibrated_on": "date",
     "calibrated_at": "timestamp with time zone",
 }
 
@@ -169,9 +188,14 @@ class CalibrationResult:
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
 
-    def auc(self, proposal: str) -> float | None:
+    def _row(self, proposal: str) -> Any:
         rows = self.summary[self.summary["proposal"] == proposal]
-        return None if rows.empty else _none_if_nan(rows["heldout_auc"].iloc[0])
+        return None if rows.empty else rows.iloc[0]
+
+    def auc(self, proposal: str, *, fresh: bool = False) -> float | None:
+        row = self._row(proposal)
+        column = "heldout_auc_fresh" if fresh else "heldout_auc"
+        return None if row is None else _none_if_nan(row[column])
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly digest (Airflow XCom, logs)."""
@@ -184,32 +208,44 @@ class CalibrationResult:
             "heldout": {
                 row.proposal: {
                     "auc": _none_if_nan(row.heldout_auc),
+                    "auc_fresh": _none_if_nan(row.heldout_auc_fresh),
                     "lift_top_decile": _none_if_nan(row.heldout_lift_top_decile),
+                    "mql_threshold": _none_if_nan(row.mql_threshold),
+                    "sql_threshold": _none_if_nan(row.sql_threshold),
                 }
                 for row in self.summary.itertuples()
             },
-            "suggestions": int(self.suggestions["suggested_points"].notna().sum()),
+            "rules": int((self.suggestions["subscore"] != "threshold").sum()),
         }
 
     def lines(self) -> list[str]:
-        """What a person reads: the split, each proposal's held-out AUC and lift, the note."""
+        """What a person reads: the split, each proposal's held-out numbers, the note."""
         out = []
         if self.train_cutoffs:
+            held = (
+                f" ({self.heldout_cutoffs[0]}..{self.heldout_cutoffs[-1]})"
+                if self.heldout_cutoffs
+                else ""
+            )
             out.append(
                 f"trained on {len(self.train_cutoffs)} cut-offs "
                 f"({self.train_cutoffs[0]}..{self.train_cutoffs[-1]}), held out "
-                f"{len(self.heldout_cutoffs)}"
-                + (
-                    f" ({self.heldout_cutoffs[0]}..{self.heldout_cutoffs[-1]})"
-                    if self.heldout_cutoffs
-                    else ""
-                )
+                f"{len(self.heldout_cutoffs)}{held}"
             )
         for row in self.summary.itertuples():
             out.append(
-                f"  {row.proposal:<9} held-out AUC {_fmt(row.heldout_auc)}  "
+                f"  {row.proposal:<9} held-out AUC {_fmt(row.heldout_auc)} "
+                f"(fresh leads {_fmt(row.heldout_auc_fresh)})  "
                 f"top-decile lift {_fmt(row.heldout_lift_top_decile, 2)}  "
-                f"({row.heldout_rows:,} contact-cut-offs, {row.positives:,} converted)"
+                f"MQL {_fmt(row.mql_threshold, 1)} SQL {_fmt(row.sql_threshold, 1)}  "
+                f"at 0: fit {_pct(row.fit_at_0_share)} engagement "
+                f"{_pct(row.engagement_at_0_share)}  rules {row.rules}"
+            )
+        if not self.summary.empty:
+            row = self.summary.iloc[0]
+            out.append(
+                f"  ({row.heldout_rows:,} held-out contact-cut-offs, {row.positives:,} converted; "
+                f"fresh {row.fresh_rows:,}, {row.fresh_positives:,} converted)"
             )
         if self.note:
             out.append(f"note: {self.note}")
@@ -218,25 +254,19 @@ class CalibrationResult:
         return out
 
 
-@dataclass
-class Seeds:
-    """Today's points tables (segment default rows) and lead score weights."""
-
-    fit: dict[tuple[str, str], float]  # (attribute, value) -> contact_points
-    engagement: dict[str, tuple[float, float]]  # action -> (points, max_points)
-    fit_weight: float
-    engagement_weight: float
-
-
 # --- entry points ------------------------------------------------------------------------------
 
 
 def calibrate_advisory() -> dict:
     """``calibrate()`` for the daily run: suggestions are advice, so they never hold back today's
-    scores. Too little history already writes empty tables with a note; any other error is
-    logged and the run goes on to publish (the previous suggestions stay: both tables are
-    replaced in one transaction or not at all)."""
+    scores. It recalibrates only when a new cut-off's outcome window has completed since the
+    last calibration (once a month); too little history writes empty tables with a note; any
+    other error is logged and the run goes on to publish (the previous suggestions stay)."""
     try:
+        warehouse = config.warehouse_path()
+        current = _calibrated_cutoffs(warehouse)
+        if current is not None and current == _complete_cutoffs(warehouse):
+            return {"note": f"already calibrated on these cut-offs (newest {current[-1]})"}
         return calibrate().as_dict()
     except Exception as err:
         log.exception("calibration failed; publishing without new suggestions")
@@ -251,23 +281,40 @@ def calibrate(
     write: bool = True,
     project: Path | None = None,
     lookback_days: int | None = None,
+    sandbox_root: Path | None = None,
 ) -> CalibrationResult:
-    """Suggest points from the history in ``warehouse``; with ``write``, replace the two tables."""
+    """Propose rule rows from the history in ``warehouse``; with ``write``, replace the tables."""
+    from leadscore.rule_scoring import RuleSandbox
+
     began = time.perf_counter()
     warehouse = warehouse or config.warehouse_path()
     if not warehouse.exists():  # a wrong path, not a short history: say so
         raise FileNotFoundError(f"no warehouse at {warehouse}")
     project = project or config.dbt_project_dir()
-    seeds = load_seeds(project)
-    variables = _dbt_vars(project)  # the same windows as marts.model_validation
-    if lookback_days is None:
-        lookback_days = int(variables.get("validation_lookback_days") or 365)
-    if horizon_days is None:
-        horizon_days = int(variables.get("validation_horizon_days") or 90)
-    frame, rules, note = load_history(
-        warehouse, horizon_days=horizon_days, lookback_days=lookback_days
-    )
-    result = _calibrate_frame(frame, rules, seeds, holdout_cutoffs=holdout_cutoffs, note=note)
+    settings = Settings.load(project, horizon_days=horizon_days, lookback_days=lookback_days)
+    frame, note = load_population(warehouse, settings)
+    cutoffs = sorted(set(frame["cutoff_date"]))
+    holdout_cutoffs = max(0, holdout_cutoffs)
+    split = max(0, len(cutoffs) - holdout_cutoffs)
+    train_cutoffs, heldout_cutoffs = cutoffs[:split], cutoffs[split:]
+    in_train = frame["cutoff_date"].isin(train_cutoffs).to_numpy()
+    train, heldout = frame[in_train].reset_index(drop=True), frame[~in_train].reset_index(drop=True)
+    if note is None and len(train_cutoffs) < MIN_TRAIN_CUTOFFS:
+        note = (
+            f"too little history: {len(cutoffs)} complete cut-offs, {holdout_cutoffs} held out "
+            f"leaves {len(train_cutoffs)} to train on (at least {MIN_TRAIN_CUTOFFS} needed)"
+        )
+    if note is None and not train["outcome"].any():
+        note = (
+            f"too little history: no conversions in the {len(train):,} training rows "
+            f"({train_cutoffs[0]}..{train_cutoffs[-1]})"
+        )
+    if note is not None:
+        result = _empty_result(note, train_cutoffs, heldout_cutoffs)
+    else:
+        with RuleSandbox(warehouse, project, root=sandbox_root) as sandbox:
+            result = _calibrate(sandbox, settings, train, heldout, train_cutoffs, heldout_cutoffs)
+            result.details["sandbox_seconds"] = dict(sandbox.seconds)
     if write:
         write_tables(warehouse, result)
         result.written = True
@@ -286,179 +333,150 @@ def calibrate(
     return result
 
 
-def adopt(
-    proposal: str,
-    *,
-    project: Path | None = None,
-    subscore: str = "fit",
-    dry_run: bool = True,
-    warehouse: Path | None = None,
-) -> list[str]:
-    """Rewrite a seed's points column with ``proposal``'s suggested points; return the diff.
+# --- settings and population -------------------------------------------------------------------
 
-    fit: ``fit_points.csv`` ``contact_points`` of segment default rows; engagement:
-    ``engagement_points.csv`` ``points`` of segment default rows. Every other column, the row
-    order and rows without a suggestion stay as they are (byte for byte). ``dry_run`` only
-    prints the diff. Review, rerun dbt and commit: the next run's drift check will see it.
-    """
-    if proposal not in PROPOSALS:
-        raise ValueError(f"proposal must be one of {', '.join(PROPOSALS)}, not {proposal!r}")
-    if subscore not in SUBSCORES:
-        raise ValueError(f"subscore must be one of {', '.join(SUBSCORES)}, not {subscore!r}")
-    import duckdb
 
-    project = project or config.dbt_project_dir()
-    warehouse = warehouse or config.warehouse_path()
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        if not _has_table(con, "marts", "suggested_rules"):
-            raise ValueError(f"{warehouse} has no {SUGGESTED_TABLE}: run calibrate first")
-        rows = con.execute(
-            f"""select rule, rule_value, suggested_points from {SUGGESTED_TABLE}
-            where proposal = $p and subscore = $s and suggested_points is not null""",
-            {"p": proposal, "s": subscore},
-        ).fetchall()
-    if not rows:
-        raise ValueError(f"{SUGGESTED_TABLE} has no {proposal} suggestions for {subscore}")
-    if subscore == "fit":
-        path, column = project / "seeds" / "fit_points.csv", "contact_points"
-        suggested = {("default", r[0], r[1]): float(r[2]) for r in rows}
-        key_columns = ("segment", "attribute", "value")
-    else:
-        path, column = project / "seeds" / "engagement_points.csv", "points"
-        suggested = {("default", r[0]): float(r[2]) for r in rows}
-        key_columns = ("segment", "action")
-    old_text = path.read_text()
-    new_text = _rewrite_column(old_text, column, key_columns, suggested)
-    diff = [
-        line.rstrip("\n")
-        for line in difflib.unified_diff(
-            old_text.splitlines(keepends=True),
-            new_text.splitlines(keepends=True),
-            fromfile=f"{path.name} (now)",
-            tofile=f"{path.name} ({proposal})",
-            n=0,
+@dataclass
+class Settings:
+    """The dbt vars and seeds calibration must agree with."""
+
+    project: Path
+    horizon_days: int
+    lookback_days: int
+    engagement_lookback_days: int
+    fresh_days: int
+    day_of_month: int
+    fit_weight: float
+    engagement_weight: float
+    mql_threshold: float
+    sql_threshold: float
+    stage_weight: float  # of funnel stage awareness, which proposals use
+    capacity: dict[str, float | None]
+
+    @classmethod
+    def load(
+        cls, project: Path, *, horizon_days: int | None = None, lookback_days: int | None = None
+    ) -> Settings:
+        variables = config.dbt_vars(project)
+        values = {
+            name: variables.get(name)
+            for name in ("lead_fit_weight", "lead_engagement_weight", "mql_threshold")
+        }
+        values["sql_threshold"] = variables.get("sql_threshold")
+        for row in _seed(project, "segment_settings"):
+            if row.get("segment") == "default":
+                for name in ("lead_fit_weight", "lead_engagement_weight"):
+                    if (row.get(name) or "").strip():
+                        values[name] = row[name]
+                for name in ("mql_threshold", "sql_threshold"):
+                    if (row.get(name) or "").strip():
+                        values[name] = row[name]
+        stage = {
+            r["funnel_stage"]: float(r["weight"]) for r in _seed(project, "funnel_stage_weights")
+        }
+        return cls(
+            project=project,
+            horizon_days=int(horizon_days or variables.get("validation_horizon_days") or 90),
+            lookback_days=int(lookback_days or variables.get("validation_lookback_days") or 365),
+            engagement_lookback_days=int(variables.get("engagement_lookback_days") or 365),
+            fresh_days=int(variables.get("validation_fresh_lead_days") or 30),
+            day_of_month=int(variables.get("validation_day_of_month") or 1),
+            fit_weight=float(values["lead_fit_weight"] or 0.4),
+            engagement_weight=float(values["lead_engagement_weight"] or 0.6),
+            mql_threshold=float(values["mql_threshold"] or 50),
+            sql_threshold=float(values["sql_threshold"] or 80),
+            stage_weight=stage.get("awareness", 1.0),
+            capacity={
+                "mql": _float_or_none(variables.get("sales_capacity_mql_share")),
+                "sql": _float_or_none(variables.get("sales_capacity_sql_share")),
+            },
         )
-    ]
-    notes = []
-    if subscore == "engagement":  # an action's sum is capped: points beyond it change little
-        caps = load_seeds(project).engagement
-        notes = [
-            f"note: {action} {points:g} points exceed its max_points {caps[action][1]:g}; "
-            "the cap limits what one contact gets from it (edit max_points too if intended)"
-            for (_, action), points in suggested.items()
-            if action in caps and abs(points) > caps[action][1]
-        ]
-    if dry_run:
-        print("\n".join([*diff, *notes]) if diff else f"{path.name}: nothing to change")
-        return diff
-    for note in notes:
-        log.warning(note)
-    if new_text != old_text:
-        partial = path.with_name(f".{path.name}.adopt.tmp")
-        partial.write_text(new_text)
-        os.replace(partial, path)
-        log.warning("adopted %s %s points into %s (%d lines)", proposal, subscore, path, len(diff))
-    return diff
 
 
-# --- reading -----------------------------------------------------------------------------------
-
-
-def _dbt_vars(project: Path) -> dict[str, Any]:
-    return config.dbt_vars(project)
-
-
-def load_seeds(project: Path) -> Seeds:
-    """Segment default rows of the points tables and the default segment's lead weights."""
-    seeds = project / "seeds"
-    fit = pd.read_csv(seeds / "fit_points.csv", dtype=str, keep_default_na=False)
-    fit = fit[fit["segment"] == "default"]
-    engagement = pd.read_csv(seeds / "engagement_points.csv", dtype=str, keep_default_na=False)
-    engagement = engagement[engagement["segment"] == "default"]
-    variables = _dbt_vars(project)
-    weights = {
-        "lead_fit_weight": float(variables.get("lead_fit_weight", 0.4)),
-        "lead_engagement_weight": float(variables.get("lead_engagement_weight", 0.6)),
-    }
-    settings_path = seeds / "segment_settings.csv"
-    if settings_path.exists():
-        settings = pd.read_csv(settings_path, dtype=str, keep_default_na=False)
-        for row in settings[settings["segment"] == "default"].to_dict("records"):
-            for name in weights:
-                if row.get(name, "").strip():
-                    weights[name] = float(row[name])
-    return Seeds(
-        fit={(r.attribute, r.value): float(r.contact_points) for r in fit.itertuples()},
-        engagement={
-            r.action: (float(r.points), float(r.max_points)) for r in engagement.itertuples()
-        },
-        fit_weight=weights["lead_fit_weight"],
-        engagement_weight=weights["lead_engagement_weight"],
-    )
+def _seed(project: Path, name: str) -> list[dict[str, str]]:
+    path = project / "seeds" / f"{name}.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
 def _has_table(con: Any, schema: str, table: str) -> bool:
     return bool(
         con.execute(
-            """select count(*) from duckdb_tables()
-            where schema_name = $s and table_name = $t""",
+            """select count(*) from duckdb_tables() where schema_name = $s and table_name = $t""",
             {"s": schema, "t": table},
         ).fetchone()[0]
         or con.execute(
-            """select count(*) from duckdb_views()
-            where schema_name = $s and view_name = $t""",
+            """select count(*) from duckdb_views() where schema_name = $s and view_name = $t""",
             {"s": schema, "t": table},
         ).fetchone()[0]
     )
 
 
-def load_history(
-    warehouse: Path, *, horizon_days: int = 90, lookback_days: int = 365
-) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
-    """The population at every complete cut-off and the rules its contacts had then.
+def _cutoff_dates(con: Any, settings: Settings) -> tuple[list[date], str | None]:
+    missing = [
+        name
+        for name in ("marts.score_history", "staging.stg_crm__deals", "staging.stg_crm__contacts")
+        if not _has_table(con, *name.split("."))
+    ]
+    if missing:
+        return [], f"nothing to calibrate: no {', '.join(missing)}"
+    newest = con.execute(
+        "select max(score_date) from marts.score_history where entity_type = 'contact'"
+    ).fetchone()[0]
+    if newest is None:
+        return [], "nothing to calibrate: score_history is empty"
+    cutoffs = [
+        r[0]
+        for r in con.execute(
+            "select distinct score_date from marts.score_history "
+            "where entity_type = 'contact' order by 1"
+        ).fetchall()
+        if r[0].day == settings.day_of_month
+        and r[0] + timedelta(days=settings.horizon_days) <= newest
+        and r[0] > newest - timedelta(days=settings.horizon_days + settings.lookback_days)
+    ]
+    if not cutoffs:
+        return [], (
+            f"nothing to calibrate: no cut-off in score_history is {settings.horizon_days} days "
+            f"older than the newest score date {newest}"
+        )
+    return cutoffs, None
 
-    Returns ``(frame, rules, note)``: frame has cutoff_date, contact_id, score (published lead
-    score) and outcome; rules has cutoff_date, contact_id, subscore, rule, rule_value, points.
-    """
+
+def _complete_cutoffs(warehouse: Path) -> list[date]:
     import duckdb
 
-    empty_frame = pd.DataFrame(
-        {"cutoff_date": [], "contact_id": [], "score": [], "outcome": []}
-    ).astype({"score": float, "outcome": bool})
-    empty_rules = pd.DataFrame(
-        columns=["cutoff_date", "contact_id", "subscore", "rule", "rule_value", "points"]
-    )
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        missing = [
-            name
-            for name in ("marts.rule_history", "marts.score_history", "staging.stg_crm__deals")
-            if not _has_table(con, *name.split("."))
-        ]
-        if missing:
-            return empty_frame, empty_rules, f"nothing to calibrate: no {', '.join(missing)}"
-        newest = con.execute(
-            "select max(score_date) from marts.score_history where entity_type = 'contact'"
-        ).fetchone()[0]
-        if newest is None:
-            return empty_frame, empty_rules, "nothing to calibrate: score_history is empty"
-        cutoffs = [
-            r[0]
-            for r in con.execute(
-                """select distinct score_date from marts.rule_history
-                where score_date in (select score_date from marts.score_history)
-                order by 1"""
-            ).fetchall()
-            if r[0] + timedelta(days=horizon_days) <= newest
-            and r[0] > newest - timedelta(days=horizon_days + lookback_days)
-        ]
-        if not cutoffs:
-            return (
-                empty_frame,
-                empty_rules,
-                f"nothing to calibrate: no cut-off in rule_history is {horizon_days} days older "
-                f"than the newest score date {newest}",
-            )
-        params = {"cutoffs": cutoffs, "horizon": horizon_days}
+        return _cutoff_dates(con, Settings.load(config.dbt_project_dir()))[0]
+
+
+def _calibrated_cutoffs(warehouse: Path) -> list[date] | None:
+    """The cut-offs (training and held out) the stored calibration used, if any."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        if not _has_table(con, "marts", "calibration_details"):
+            return None
+        rows = con.execute(
+            "select cutoff_date from marts.calibration_details order by 1"
+        ).fetchall()
+    return [r[0] for r in rows] or None
+
+
+def load_population(warehouse: Path, settings: Settings) -> tuple[pd.DataFrame, str | None]:
+    """Contacts open at every complete cut-off: cutoff_date, contact_id, score (published lead
+    score), outcome (won within the horizon) and fresh (created within the fresh-lead window)."""
+    import duckdb
+
+    empty = pd.DataFrame(
+        {"cutoff_date": [], "contact_id": [], "score": [], "outcome": [], "fresh": []}
+    ).astype({"score": float, "outcome": bool, "fresh": bool})
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cutoffs, note = _cutoff_dates(con, settings)
+        if note:
+            return empty, note
         frame = con.execute(
             """
             with deals as (
@@ -474,8 +492,15 @@ def load_history(
                         deals.contact_id = history.entity_id
                         and deals.closed_date > history.score_date
                         and deals.closed_date <= history.score_date + cast($horizon as integer)
-                ) as outcome
+                ) as outcome,
+                coalesce(
+                    cast(contacts.created_at as date)
+                    > history.score_date - cast($fresh as integer),
+                    false
+                ) as fresh
             from marts.score_history as history
+            left join staging.stg_crm__contacts as contacts
+                on history.entity_id = contacts.contact_id
             where
                 history.score_date in (select unnest($cutoffs::date[]))
                 and history.entity_type = 'contact'
@@ -488,82 +513,374 @@ def load_history(
                 )
             order by cutoff_date, contact_id
             """,
-            params,
-        ).df()
-        rules = con.execute(
-            """select score_date as cutoff_date, contact_id, subscore, rule, rule_value,
-                cast(points as double) as points
-            from marts.rule_history
-            where score_date in (select unnest($cutoffs::date[]))
-                and subscore in ('fit', 'engagement')""",
-            {"cutoffs": cutoffs},
+            {"cutoffs": cutoffs, "horizon": settings.horizon_days, "fresh": settings.fresh_days},
         ).df()
     frame["cutoff_date"] = pd.to_datetime(frame["cutoff_date"]).dt.date
-    rules["cutoff_date"] = pd.to_datetime(rules["cutoff_date"]).dt.date
-    return frame, rules, None
+    return frame, None
 
 
-# --- features ----------------------------------------------------------------------------------
+# --- candidates and features -------------------------------------------------------------------
 
 
-def fit_key(attribute: str, value: str) -> str:
-    return f"fit:{attribute}={value}"
+#: Catalogued properties that repeat a derived attribute or identify a record, and creation days
+#: (a band of calendar days goes stale: every new lead falls outside the bands learned from the
+#: past): not candidates.
+SKIPPED_PROPERTIES = {
+    "company.name",
+    "company.domain",
+    "company.industry",
+    "company.country",
+    "company.created_at",
+    "contact.lead_source",
+    "contact.department",
+    "contact.created_at",
+}
 
 
-def engagement_key(action: str) -> str:
-    return f"engagement:{action}"
+def candidates_for(warehouse: Path, settings: Settings) -> list[Candidate]:
+    import duckdb
+
+    catalogue = read_catalogue(settings.project)
+    catalogue = catalogue[
+        ~(catalogue["entity"] + "." + catalogue["property"]).isin(SKIPPED_PROPERTIES)
+    ]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return fit_candidates(con, catalogue) + engagement_candidates(
+            con, catalogue, settings.engagement_lookback_days
+        )
 
 
-def build_features(frame: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
-    """One row per frame row: fit indicators (0/1) and engagement points per action."""
-    index = pd.MultiIndex.from_frame(frame[["cutoff_date", "contact_id"]])
-    fit = rules[rules["subscore"] == "fit"]
-    engagement = rules[rules["subscore"] == "engagement"]
+def _other_segments(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [r for r in rows if r.get("segment") != "default"]
+
+
+def feature_matrix(
+    ledgers: dict[date, pd.DataFrame],
+    frame: pd.DataFrame,
+    candidates: list[Candidate],
+    stage_weight: float,
+) -> pd.DataFrame:
+    """One row per frame row, one column per candidate: 1 when it fired (minutes for a
+    per-minute rule), from the candidates' ledgers at each cut-off."""
+    keys = {c.key for c in candidates}
     parts = []
-    if not fit.empty:
-        keys = "fit:" + fit["rule"].astype(str) + "=" + fit["rule_value"].astype(str)
-        wide = (
-            fit.assign(feature=keys, one=1.0)
-            .pivot_table(
-                index=["cutoff_date", "contact_id"], columns="feature", values="one", aggfunc="max"
-            )
-            .reindex(index)
+    for cutoff, ledger in ledgers.items():
+        fit = ledger[ledger["subscore"] == "fit"]
+        engagement = ledger[ledger["subscore"] == "engagement"]
+        keyed = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "contact_id": fit["contact_id"],
+                        "key": [
+                            fit_key(a, v)
+                            for a, v in zip(fit["rule"], fit["rule_value"], strict=True)
+                        ],
+                        "value": 1.0,
+                    }
+                ),
+                pd.DataFrame(
+                    {
+                        "contact_id": engagement["contact_id"],
+                        "key": [engagement_key(r) for r in engagement["rule"]],
+                        "value": engagement["points"].to_numpy(dtype=float) / stage_weight,
+                    }
+                ),
+            ]
         )
-        parts.append(wide)
-    if not engagement.empty:
-        wide = (
-            engagement.assign(feature="engagement:" + engagement["rule"].astype(str))
-            .pivot_table(
-                index=["cutoff_date", "contact_id"],
-                columns="feature",
-                values="points",
-                aggfunc="sum",
-            )
-            .reindex(index)
-        )
-        parts.append(wide)
+        keyed = keyed[keyed["key"].isin(keys)].assign(cutoff_date=cutoff)
+        parts.append(keyed)
+    index = pd.MultiIndex.from_frame(frame[["cutoff_date", "contact_id"]])
+    columns = [c.key for c in candidates]
     if not parts:
-        return pd.DataFrame(index=index)
-    features = pd.concat(parts, axis=1).fillna(0.0)
-    features.columns.name = None
-    return features
-
-
-# --- scoring -----------------------------------------------------------------------------------
-
-
-def auc(scores: Any, outcomes: Any) -> float | None:
-    """Mann-Whitney AUC: the chance a converter scored above a non-converter, ties half."""
-    scores = np.asarray(scores, dtype=float)
-    outcomes = np.asarray(outcomes, dtype=bool)
-    positives = int(outcomes.sum())
-    negatives = len(outcomes) - positives
-    if positives == 0 or negatives == 0:
-        return None
-    ranks = pd.Series(scores).rank(method="average").to_numpy()
-    return float(
-        (ranks[outcomes].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+        return pd.DataFrame(0.0, index=index, columns=columns)
+    long = pd.concat(parts, ignore_index=True)
+    wide = long.pivot_table(
+        index=["cutoff_date", "contact_id"], columns="key", values="value", aggfunc="max"
     )
+    wide = wide.reindex(index=index, columns=columns).fillna(0.0)
+    wide.columns.name = None
+    return wide
+
+
+# --- statistics and proposals ------------------------------------------------------------------
+
+
+@dataclass
+class RuleStats:
+    candidate: Candidate
+    rows: int
+    positives: int
+    rate: float
+    lift: float
+    z: float
+    supported: bool
+
+
+def rule_stats(
+    features: pd.DataFrame, outcome: np.ndarray, candidates: list[Candidate]
+) -> tuple[list[RuleStats], float]:
+    """Support, smoothed rate, lift and z of every candidate (a column of ``features``, in
+    order) on the training rows."""
+    y = np.asarray(outcome, dtype=bool)
+    base = float(y.mean())
+    prior_rows = PRIOR_POSITIVES / base
+    min_rows = max(MIN_ROWS, math.ceil(MIN_EXPECTED_POSITIVES / base))
+    fired = features.to_numpy() > 0
+    rows = fired.sum(axis=0)
+    positives = (fired & y[:, None]).sum(axis=0)
+    out = []
+    for i in range(len(candidates)):
+        n, k = int(rows[i]), int(positives[i])
+        rate = (k + PRIOR_POSITIVES) / (n + prior_rows)
+        lift = rate / base
+        se = math.sqrt(base * (1 - base) / n) if n else math.inf
+        z = (k / n - base) / se if n else 0.0
+        out.append(RuleStats(candidates[i], n, k, rate, lift, z, min_rows <= n < len(y)))
+    return out, base
+
+
+def _share_weights(stats: list[RuleStats]) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    best: dict[str, RuleStats] = {}
+    for s in stats:
+        c = s.candidate
+        if not s.supported or abs(s.z) < MIN_Z or c.per_unit:
+            continue
+        if c.subscore == "fit":
+            if s.lift > 1 or s.lift < NEGATIVE_LIFT:
+                weights[c.key] = math.log(s.lift)
+        elif c.group not in best or abs(s.z) > abs(best[c.group].z):
+            best[c.group] = s
+    for s in best.values():
+        weights[s.candidate.key] = math.log(s.lift)
+    return weights
+
+
+def _logistic_weights(
+    features: pd.DataFrame,
+    outcome: np.ndarray,
+    cutoffs: np.ndarray,
+    stats: list[RuleStats],
+    caps: dict[str, float],
+) -> tuple[dict[str, float], dict[str, Any]]:
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.model_selection import PredefinedSplit
+
+    lift = {s.candidate.key: s.lift for s in stats}
+    columns = [s.candidate.key for s in stats if s.supported]
+    x_all = features[columns].copy()
+    for key, cap in caps.items():
+        if key in x_all:
+            x_all[key] = x_all[key].clip(upper=cap)
+    y = np.asarray(outcome, dtype=int)
+    ordered = sorted(set(cutoffs))
+    validate = set(ordered[-max(1, len(ordered) // 3) :])
+    fold = np.where([c in validate for c in cutoffs], 0, -1)
+    details: dict[str, Any] = {"inner_validation_cutoffs": sorted(str(c) for c in validate)}
+    chosen_c = None
+    dropped: list[str] = []
+    coefficients: dict[str, float] = {}
+    import warnings
+
+    for _ in range(10):
+        x = x_all[columns].to_numpy(dtype=float)
+        sd = x.std(axis=0)
+        keep = sd > 0
+        columns = [c for c, k in zip(columns, keep, strict=True) if k]
+        if not columns:
+            return {}, {**details, "note": "no candidate with support and spread"}
+        x, sd = x[:, keep], sd[keep]
+        z = (x - x.mean(axis=0)) / sd
+        if chosen_c is None:
+            if y[fold == 0].any() and y[fold == -1].any():
+                model = LogisticRegressionCV(
+                    Cs=list(C_GRID),
+                    cv=PredefinedSplit(fold),
+                    scoring="neg_log_loss",
+                    max_iter=2000,
+                )
+                with warnings.catch_warnings():  # sklearn 1.9 announces new defaults
+                    warnings.simplefilter("ignore", FutureWarning)
+                    model.fit(z, y)
+                chosen_c = float(model.C_[0])
+            else:  # no conversions on one side of the inner split: a moderate default
+                chosen_c = 1.0
+        model = LogisticRegression(C=chosen_c, max_iter=2000)
+        model.fit(z, y)
+        beta = model.coef_[0] / sd
+        coefficients = dict(zip(columns, beta, strict=True))
+        disagree = [
+            c for c, b in coefficients.items() if (b > 0 and lift[c] < 1) or (b < 0 and lift[c] > 1)
+        ]
+        if not disagree:
+            break
+        dropped += disagree
+        columns = [c for c in columns if c not in disagree]
+    details.update({"C": chosen_c, "dropped_for_sign": dropped, "coefficients": coefficients})
+    return coefficients, details
+
+
+def _proposal_rows(
+    weights: dict[str, float],
+    features: pd.DataFrame,
+    stats: list[RuleStats],
+    caps: dict[str, float],
+    settings: Settings,
+    catalogue_has_created_at: bool,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Turn weights (log-odds per unit) into rule rows on the lead score's scale."""
+    by_key = {s.candidate.key: s for s in stats}
+    keys = [k for k, w in weights.items() if w != 0]
+    if not keys:
+        return [], {"scale": None}
+    x = features[keys].copy()
+    for key in keys:
+        if key in caps:
+            x[key] = x[key].clip(upper=caps[key])
+    w = np.array([weights[k] for k in keys])
+    is_fit = np.array([by_key[k].candidate.subscore == "fit" for k in keys])
+    eta_fit = x.to_numpy()[:, is_fit] @ w[is_fit] if is_fit.any() else np.zeros(len(x))
+    eta_eng = x.to_numpy()[:, ~is_fit] @ w[~is_fit] if (~is_fit).any() else np.zeros(len(x))
+    baseline = 0.0
+    if catalogue_has_created_at and is_fit.any():
+        low = float(np.quantile(eta_fit, BASELINE_QUANTILE))
+        baseline = max(0.0, -low)
+    spread_fit = float(np.quantile(eta_fit + baseline, SCALE_QUANTILE)) / settings.fit_weight
+    spread_eng = float(np.quantile(eta_eng, SCALE_QUANTILE)) / settings.engagement_weight
+    spread = max(spread_fit, spread_eng)
+    if spread <= 0:
+        return [], {"scale": None, "note": "no positive scores to scale"}
+    k = 100.0 / spread
+    rows = []
+    for key, weight in zip(keys, w, strict=True):
+        s = by_key[key]
+        c = s.candidate
+        if c.subscore == "fit":
+            points = round(k * weight / settings.fit_weight, 1)
+            if points == 0:
+                continue
+            rows.append(_fit_row(c, points, s))
+        else:
+            per_event = k * weight / settings.engagement_weight
+            points = round(per_event / settings.stage_weight, 2 if c.per_unit else 1)
+            if points == 0:
+                continue
+            cap = abs(points * settings.stage_weight) * (caps.get(key, 1.0) if c.per_unit else 1.0)
+            rows.append(_engagement_row(c, points, round(cap, 1), s))
+    if baseline > 0:
+        points = round(k * baseline / settings.fit_weight, 1)
+        if points:
+            attribute, operator, value = BASELINE_RULE
+            rows.insert(
+                0,
+                {
+                    "subscore": "fit",
+                    "rule": attribute,
+                    "operator": operator,
+                    "rule_value": value,
+                    "suggested_points": points,
+                    "description": "Baseline every contact starts from (calibration offset, "
+                    "so that the rules below can subtract)",
+                },
+            )
+    return rows, {
+        "scale": k,
+        "baseline": baseline,
+        "spread_fit": spread_fit,
+        "spread_eng": spread_eng,
+    }
+
+
+def _fit_row(c: Candidate, points: float, s: RuleStats) -> dict[str, Any]:
+    row = c.row
+    return {
+        "subscore": "fit",
+        "rule": row["attribute"],
+        "operator": row["operator"],
+        "rule_value": row["value"],
+        "suggested_points": points,
+        "contacts_with": s.rows,
+        "conversion_rate": s.rate,
+        "lift": s.lift,
+        "description": f"{row['description']} (lift {s.lift:.2f} on {s.rows:,} rows)",
+    }
+
+
+def _engagement_row(c: Candidate, points: float, cap: float, s: RuleStats) -> dict[str, Any]:
+    row = c.row
+    return {
+        "subscore": "engagement",
+        "rule": row["rule"],
+        "action": row["action"],
+        "source": row["source"],
+        "filter_attribute": row.get("filter_attribute"),
+        "filter_operator": row.get("filter_operator"),
+        "filter_value": row.get("filter_value"),
+        "min_count": row.get("min_count"),
+        "count_window_days": row.get("count_window_days"),
+        "measure": row.get("measure"),
+        "measure_unit": row.get("measure_unit"),
+        "funnel_stage": "awareness",
+        "suggested_points": points,
+        "max_points": cap,
+        "contacts_with": s.rows,
+        "conversion_rate": s.rate,
+        "lift": s.lift,
+        "description": f"{row['description']} (lift {s.lift:.2f} on {s.rows:,} rows)",
+    }
+
+
+def seed_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A proposal's rows as rows of fit_points.csv and engagement_points.csv (segment default)."""
+    fit, engagement = [], []
+    for r in rows:
+        if r["subscore"] == "fit":
+            fit.append(
+                {
+                    "segment": "default",
+                    "attribute": r["rule"],
+                    "operator": r["operator"],
+                    "value": r.get("rule_value") or "",
+                    "contact_points": r["suggested_points"],
+                    "account_points": r.get("account_points"),
+                    "description": r.get("description"),
+                }
+            )
+        elif r["subscore"] == "engagement":
+            engagement.append(
+                {
+                    "segment": "default",
+                    "rule": r["rule"],
+                    "action": r["action"],
+                    "source": r["source"],
+                    "funnel_stage": r.get("funnel_stage") or "awareness",
+                    "points": r["suggested_points"],
+                    "max_points": r["max_points"],
+                    "decay": "none",
+                    "filter_attribute": r.get("filter_attribute"),
+                    "filter_operator": r.get("filter_operator"),
+                    "filter_value": r.get("filter_value"),
+                    "min_count": _int_or_none(r.get("min_count")),
+                    "count_window_days": _int_or_none(r.get("count_window_days")),
+                    "measure": r.get("measure"),
+                    "measure_unit": r.get("measure_unit"),
+                    "description": r.get("description"),
+                }
+            )
+    return fit, engagement
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+
+def _auc(scores: np.ndarray, outcome: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    outcome = np.asarray(outcome, dtype=bool)
+    if outcome.all() or not outcome.any():
+        return None
+    return float(roc_auc_score(outcome, scores))
 
 
 def top_decile_lift(frame: pd.DataFrame, scores: Any) -> float | None:
@@ -578,268 +895,81 @@ def top_decile_lift(frame: pd.DataFrame, scores: Any) -> float | None:
     return float(top["outcome"].mean() / ranked["outcome"].mean())
 
 
-def lead_scores(
-    features: pd.DataFrame,
-    seeds: Seeds,
-    fit_points: dict[tuple[str, str], float] | None = None,
-    engagement_points: dict[str, float] | None = None,
-) -> np.ndarray:
-    """Lead score per row as dbt computes it, with some rules' points replaced.
-
-    ``fit_points`` / ``engagement_points`` override today's points of those rules; an action's
-    rule_history points are scaled by new / today's points and capped at its max_points.
-    """
-    fit_points = {**seeds.fit, **(fit_points or {})}
-    engagement_points = engagement_points or {}
-    fit = np.zeros(len(features))
-    engagement = np.zeros(len(features))
-    for column in features.columns:
-        values = features[column].to_numpy(dtype=float)
-        if column.startswith("fit:"):
-            attribute, value = column[len("fit:") :].split("=", 1)
-            fit += values * fit_points.get((attribute, value), 0.0)
-        else:
-            action = column[len("engagement:") :]
-            current, cap = seeds.engagement.get(action, (0.0, math.inf))
-            new = engagement_points.get(action, current)
-            if new != current:
-                values = np.clip(values * (new / current if current else 0.0), -cap, cap)
-            engagement += values
-    fit = _round1(np.clip(fit, 0, 100))
-    engagement = _round1(np.clip(engagement, 0, 100))
-    return _round1(seeds.fit_weight * fit + seeds.engagement_weight * engagement)
-
-
-def _round1(values: np.ndarray) -> np.ndarray:
-    """round(x, 1) as DuckDB does for non-negative x: half away from zero, not numpy's even."""
-    return np.floor(np.asarray(values) * 10 + 0.5 + 1e-9) / 10
-
-
-# --- proposals ---------------------------------------------------------------------------------
-
-
-@dataclass
-class RuleStats:
-    subscore: str
-    rule: str
-    rule_value: str | None
-    column: str
-    rows: int
-    positives: int
-    rate: float  # smoothed
-    lift: float  # smoothed rate / base rate
-    supported: bool
-
-
-def rule_stats(
-    features: pd.DataFrame, outcome: np.ndarray, seeds: Seeds
-) -> tuple[list[RuleStats], float, float]:
-    """Support and smoothed conversion of every seed rule on the training rows."""
-    outcome = np.asarray(outcome, dtype=bool)
-    base = float(outcome.mean())
-    prior_rows = PRIOR_POSITIVES / base
-    min_rows = max(MIN_ROWS, math.ceil(MIN_EXPECTED_POSITIVES / base))
-    keys: list[tuple[str, str, str | None, str]] = [
-        ("fit", a, v, fit_key(a, v)) for a, v in seeds.fit
-    ]
-    keys += [("engagement", a, None, engagement_key(a)) for a in seeds.engagement]
-    known = {k[3] for k in keys}
-    for column in features.columns:  # rules in the history but no longer in the seeds
-        if column not in known:
-            subscore, name = column.split(":", 1)
-            rule, _, value = name.partition("=")
-            keys.append((subscore, rule, value if subscore == "fit" else None, column))
-    stats = []
-    for subscore, rule, value, column in keys:
-        has = (
-            features[column].to_numpy() != 0
-            if column in features.columns
-            else np.zeros(len(outcome), dtype=bool)
-        )
-        rows, positives = int(has.sum()), int(outcome[has].sum())
-        rate = (positives + PRIOR_POSITIVES) / (rows + prior_rows)
-        stats.append(
-            RuleStats(
-                subscore, rule, value, column, rows, positives, rate, rate / base, rows >= min_rows
-            )
-        )
-    return stats, base, min_rows
-
-
-def share_points(stats: list[RuleStats], seeds: Seeds) -> dict[str, float]:
-    """Proposal ``share``: points from smoothed conversion rates (see the module docstring)."""
-    points: dict[str, float] = {}
-    by_attribute: dict[str, list[RuleStats]] = {}
-    for s in stats:
-        if s.subscore == "fit":
-            by_attribute.setdefault(s.rule, []).append(s)
-    for attribute, values in by_attribute.items():
-        current = [seeds.fit.get((attribute, v.rule_value), 0.0) for v in values]
-        scale = max((abs(c) for c in current), default=0.0)
-        top = max(current, default=0.0)
-        supported = [v for v in values if v.supported]
-        if not supported or scale == 0:
+def thresholds(
+    scores: np.ndarray, outcome: np.ndarray, capacity: dict[str, float | None]
+) -> tuple[float | None, float | None]:
+    """MQL and SQL thresholds on held-out scores: the lowest score above which leads converted
+    at MQL_LIFT / SQL_LIFT x the base rate (at least MIN_ROWS leads above it), or the score
+    passing the configured share of leads."""
+    scores, outcome = np.asarray(scores, dtype=float), np.asarray(outcome, dtype=bool)
+    if not len(scores) or not outcome.any():
+        return None, None
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], outcome[order]
+    # rate of the leads at or above each distinct score
+    last = np.r_[s[1:] != s[:-1], True]
+    counts = np.arange(1, len(s) + 1)[last]
+    rates = np.cumsum(y)[last] / counts
+    values = s[last]
+    base = outcome.mean()
+    out = []
+    for name, lift in (("mql", MQL_LIFT), ("sql", SQL_LIFT)):
+        share = capacity.get(name)
+        if share:
+            out.append(float(np.quantile(scores, 1 - share)))
             continue
-        best = max(v.rate for v in supported)
-        for v in supported:
-            if top <= 0:  # a penalty attribute (email_domain): never a reward
-                suggested = _penalty(scale, v.lift, 1.0)
-            elif v.lift < NEGATIVE_LIFT:
-                suggested = _penalty(scale, v.lift, NEGATIVE_LIFT)
-            else:
-                suggested = top * v.rate / best
-            points[v.column] = suggested
-    actions = [s for s in stats if s.subscore == "engagement" and s.supported]
-    positive = [s for s in actions if seeds.engagement.get(s.rule, (0.0, 0.0))[0] > 0]
-    negative = [s for s in actions if seeds.engagement.get(s.rule, (0.0, 0.0))[0] < 0]
-    if positive:
-        top = max(seeds.engagement[s.rule][0] for s in positive)
-        best = max(s.lift for s in positive)
-        for s in positive:
-            points[s.column] = top * max(0.0, s.lift - 1.0) / (best - 1.0) if best > 1 else 0.0
-    if negative:
-        scale = max(abs(seeds.engagement[s.rule][0]) for s in negative)
-        for s in negative:
-            points[s.column] = _penalty(scale, s.lift, 1.0)
-    return {k: float(round(v)) + 0.0 for k, v in points.items()}
+        ok = (rates >= lift * base) & (counts >= MIN_ROWS)
+        out.append(float(values[ok].min()) if ok.any() else None)
+    return out[0], out[1]
 
 
-def _penalty(scale: float, lift: float, zero_at: float) -> float:
-    """0 at lift ``zero_at``, -scale at lift 0, linear in between (never positive)."""
-    return -scale * max(0.0, zero_at - lift) / zero_at
-
-
-def _sigmoid(eta: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(eta, -35.0, 35.0)))
-
-
-def fit_logistic(
-    x: np.ndarray, y: np.ndarray, strength: float, iterations: int = 100
-) -> np.ndarray:
-    """L2 logistic regression by Newton's method: minimises mean log-loss + strength/2 |w|^2.
-
-    ``x`` without intercept column; returns ``[intercept, *w]`` (intercept not penalised).
-    """
-    n, p = x.shape
-    design = np.column_stack([np.ones(n), x])
-    penalty = np.full(p + 1, strength)
-    penalty[0] = 1e-10
-    base = min(max(float(y.mean()), 1e-6), 1 - 1e-6)
-    beta = np.zeros(p + 1)
-    beta[0] = math.log(base / (1 - base))
-
-    def loss(b: np.ndarray) -> float:
-        eta = design @ b
-        return float(np.mean(np.logaddexp(0.0, eta) - y * eta) + 0.5 * np.sum(penalty * b * b))
-
-    current = loss(beta)
-    for _ in range(iterations):
-        mu = _sigmoid(design @ beta)
-        gradient = design.T @ (mu - y) / n + penalty * beta
-        hessian = (design.T * (mu * (1 - mu))) @ design / n + np.diag(penalty)
-        step = np.linalg.solve(hessian, gradient)
-        size = 1.0
-        while size > 1e-4:  # backtracking: Newton steps can overshoot on separable data
-            candidate = beta - size * step
-            new = loss(candidate)
-            if new <= current + 1e-12:
-                break
-            size /= 2
-        beta, previous, current = candidate, current, new
-        if np.max(np.abs(size * step)) < 1e-8 or previous - current < 1e-12:
-            break
-    return beta
-
-
-def _log_loss(beta: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
-    eta = beta[0] + x @ beta[1:]
-    return float(np.mean(np.logaddexp(0.0, eta) - y * eta))
-
-
-def logistic_points(
-    features: pd.DataFrame,
-    outcome: np.ndarray,
-    cutoffs: np.ndarray,
-    stats: list[RuleStats],
-    seeds: Seeds,
-) -> tuple[dict[str, float], dict[str, Any]]:
-    """Proposal ``logistic``: coefficients on points scales (see the module docstring)."""
-    columns = [s.column for s in stats if s.supported and s.column in features.columns]
-    x = features[columns].to_numpy(dtype=float)
-    y = np.asarray(outcome, dtype=float)
-    keep = x.std(axis=0) > 0
-    columns = [c for c, k in zip(columns, keep, strict=True) if k]
-    x = x[:, keep]
-    if not columns:
-        return {}, {"note": "no feature with support"}
-
-    def standardise(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mean, sd = x[rows].mean(axis=0), x[rows].std(axis=0)
-        sd[sd == 0] = 1.0
-        return mean, sd, (x - mean) / sd
-
-    ordered = sorted(set(cutoffs))
-    validate = set(ordered[-max(1, len(ordered) // 3) :])
-    inner_val = np.array([c in validate for c in cutoffs])
-    inner_fit = ~inner_val
-    losses: dict[float, float] = {}
-    if y[inner_fit].sum() > 0 and y[inner_val].sum() > 0:
-        _, _, z = standardise(inner_fit)
-        for strength in L2_GRID:
-            beta = fit_logistic(z[inner_fit], y[inner_fit], strength)
-            losses[strength] = _log_loss(beta, z[inner_val], y[inner_val])
-        chosen = min(losses, key=losses.get)
-    else:
-        chosen = 1e-2  # no conversions on one side of the inner split: a moderate default
-    all_rows = np.ones(len(y), dtype=bool)
-    _, sd, z = standardise(all_rows)
-    beta = fit_logistic(z, y, chosen)
-    coefficients = dict(zip(columns, beta[1:] / sd, strict=True))
-
-    fit_columns = [c for c in columns if c.startswith("fit:")]
-    best_per_attribute: dict[str, float] = {}
-    for c in fit_columns:
-        attribute = c[len("fit:") :].split("=", 1)[0]
-        best_per_attribute[attribute] = max(best_per_attribute.get(attribute, 0.0), coefficients[c])
-    current_best: dict[str, float] = {}
-    for (attribute, _), points in seeds.fit.items():
-        current_best[attribute] = max(current_best.get(attribute, 0.0), points)
-    perfect_now = sum(current_best.values())
-    perfect_learned = sum(best_per_attribute.values())
-    if perfect_learned > 0:
-        scale = perfect_now / perfect_learned
-    else:  # no fit value raises conversion: scale by the largest effect instead
-        largest = max((abs(coefficients[c]) for c in fit_columns), default=0.0)
-        scale = perfect_now / largest if largest else 0.0
-    points = {c: scale * coefficients[c] for c in fit_columns}
-    engagement_scale = scale * seeds.fit_weight / seeds.engagement_weight
-    for c in columns:
-        if c.startswith("engagement:"):
-            action = c[len("engagement:") :]
-            current = seeds.engagement.get(action, (0.0, 0.0))[0]
-            points[c] = current * max(0.0, engagement_scale * coefficients[c])
-    details = {
-        "l2_strength": chosen,
-        "inner_validation_cutoffs": sorted(str(c) for c in validate),
-        "inner_validation_log_loss": {f"{k:g}": round(v, 6) for k, v in losses.items()},
-        "points_per_log_odds_fit": scale,
-        "points_per_log_odds_engagement": engagement_scale,
-        "coefficients": coefficients,
+def _evaluate(
+    name: str,
+    frame: pd.DataFrame,
+    scores: pd.DataFrame,
+    settings: Settings,
+    rules: int,
+    train: pd.DataFrame,
+    cutoffs: tuple[list[date], list[date]],
+) -> dict[str, Any]:
+    outcome = frame["outcome"].to_numpy(dtype=bool)
+    values = scores["score"].to_numpy(dtype=float)
+    fresh = frame["fresh"].to_numpy(dtype=bool)
+    mql, sql = thresholds(values, outcome, settings.capacity)
+    if name == "current":
+        mql, sql = settings.mql_threshold, settings.sql_threshold
+    return {
+        "proposal": name,
+        "heldout_auc": _auc(values, outcome),
+        "heldout_lift_top_decile": top_decile_lift(frame, values),
+        "heldout_auc_fresh": _auc(values[fresh], outcome[fresh]),
+        "heldout_lift_top_decile_fresh": top_decile_lift(frame[fresh], values[fresh]),
+        "mql_threshold": mql,
+        "sql_threshold": sql,
+        "fit_at_0_share": _share(scores.get("fit_score"), lambda v: v <= 0),
+        "engagement_at_0_share": _share(scores.get("engagement_score"), lambda v: v <= 0),
+        "at_100_share": _share(
+            None
+            if scores.get("fit_score") is None
+            else np.maximum(scores["fit_score"], scores["engagement_score"]),
+            lambda v: v >= 100,
+        ),
+        "rules": rules,
+        "train_cutoffs": len(cutoffs[0]),
+        "heldout_cutoffs": len(cutoffs[1]),
+        "train_rows": len(train),
+        "heldout_rows": len(frame),
+        "positives": int(outcome.sum()),
+        "fresh_rows": int(fresh.sum()),
+        "fresh_positives": int(outcome[fresh].sum()),
+        "calibrated_on": cutoffs[0][-1],
     }
-    return {k: float(round(v)) + 0.0 for k, v in points.items()}, details
 
 
-def _points_by_rule(
-    points: dict[str, float],
-) -> tuple[dict[tuple[str, str], float], dict[str, float]]:
-    fit, engagement = {}, {}
-    for column, value in points.items():
-        if column.startswith("fit:"):
-            attribute, rule_value = column[len("fit:") :].split("=", 1)
-            fit[(attribute, rule_value)] = value
-        else:
-            engagement[column[len("engagement:") :]] = value
-    return fit, engagement
+def _share(values: Any, test: Any) -> float | None:
+    if values is None or len(values) == 0:
+        return None
+    return float(np.mean(test(np.asarray(values, dtype=float))))
 
 
 # --- the whole calibration ---------------------------------------------------------------------
@@ -855,118 +985,195 @@ def _empty_result(note: str, train: list[date], heldout: list[date]) -> Calibrat
     )
 
 
-def _calibrate_frame(
-    frame: pd.DataFrame,
-    rules: pd.DataFrame,
-    seeds: Seeds,
-    *,
-    holdout_cutoffs: int = 3,
-    note: str | None = None,
+def _calibrate(
+    sandbox: Any,
+    settings: Settings,
+    train: pd.DataFrame,
+    heldout: pd.DataFrame,
+    train_cutoffs: list[date],
+    heldout_cutoffs: list[date],
 ) -> CalibrationResult:
-    cutoffs = sorted(set(frame["cutoff_date"]))
-    holdout_cutoffs = max(0, holdout_cutoffs)
-    split = max(0, len(cutoffs) - holdout_cutoffs)
-    train_cutoffs, heldout_cutoffs = cutoffs[:split], cutoffs[split:]
-    if note:
-        return _empty_result(note, train_cutoffs, heldout_cutoffs)
-    if len(train_cutoffs) < MIN_TRAIN_CUTOFFS:
-        return _empty_result(
-            f"too little history: {len(cutoffs)} complete cut-offs, {holdout_cutoffs} held out "
-            f"leaves {len(train_cutoffs)} to train on (at least {MIN_TRAIN_CUTOFFS} needed)",
-            train_cutoffs,
-            heldout_cutoffs,
-        )
-    in_train = frame["cutoff_date"].isin(train_cutoffs).to_numpy()
-    train, heldout = frame[in_train], frame[~in_train]
-    if not train["outcome"].any():
-        return _empty_result(
-            f"too little history: no conversions in the {len(train):,} training rows "
-            f"({train_cutoffs[0]}..{train_cutoffs[-1]})",
-            train_cutoffs,
-            heldout_cutoffs,
-        )
-    # training features from training rules only: held-out rows never reach the proposals
-    train_features = build_features(train, rules[rules["cutoff_date"].isin(train_cutoffs)])
-    y = train["outcome"].to_numpy(dtype=bool)
-    stats, base, min_rows = rule_stats(train_features, y, seeds)
-    share = share_points(stats, seeds)
-    logistic, details = logistic_points(
-        train_features, y, train["cutoff_date"].to_numpy(), stats, seeds
+    details: dict[str, Any] = {}
+    candidates = candidates_for(sandbox.warehouse, settings)
+    current_fit = sandbox.seed_rows("fit_points")
+    current_engagement = sandbox.seed_rows("engagement_points")
+    # 1. every candidate evaluated by the production SQL at every training cut-off
+    sandbox.write_seed(
+        "fit_points",
+        _other_segments(current_fit) + [c.row for c in candidates if c.subscore == "fit"],
     )
-    proposals = {"share": share, "logistic": logistic}
-
-    calibrated_on = train_cutoffs[-1]
-    rows = []
-    for proposal, points in proposals.items():
-        for s in stats:
-            if s.subscore == "fit":
-                current = seeds.fit.get((s.rule, s.rule_value))
-            else:
-                current = seeds.engagement.get(s.rule, (None, None))[0]
+    sandbox.write_seed(
+        "engagement_points",
+        _other_segments(current_engagement)
+        + [c.row for c in candidates if c.subscore == "engagement"],
+    )
+    sandbox.load_seeds(train_cutoffs[-1], "fit_points", "engagement_points")
+    ledgers = {}
+    for cutoff in train_cutoffs:
+        ids = train.loc[train["cutoff_date"] == cutoff, "contact_id"].tolist()
+        ledgers[cutoff] = sandbox.ledger(cutoff, ids)
+    features = feature_matrix(ledgers, train, candidates, settings.stage_weight)
+    y = train["outcome"].to_numpy(dtype=bool)
+    stats, base = rule_stats(features, y, candidates)
+    caps = {}
+    for c in candidates:
+        if c.per_unit:
+            positive = features[c.key][features[c.key] > 0]
+            if len(positive):
+                caps[c.key] = max(1.0, float(np.ceil(positive.quantile(MINUTES_CAP_QUANTILE))))
+    details.update(
+        {
+            "candidates": len(candidates),
+            "supported": sum(s.supported for s in stats),
+            "train_base_rate": base,
+        }
+    )
+    has_created_at = any(
+        c.row.get("attribute") == BASELINE_RULE[0] for c in candidates if c.subscore == "fit"
+    )
+    weights = {
+        "share": _share_weights(stats),
+    }
+    weights["logistic"], details["logistic"] = _logistic_weights(
+        features, y, train["cutoff_date"].to_numpy(), stats, caps
+    )
+    # 2. each proposal's rule rows, scored by the production SQL at the held-out cut-offs
+    current_points = _current_points(current_fit, current_engagement)
+    rows, summary = [], []
+    current_scores = heldout[["score"]].assign(fit_score=np.nan, engagement_score=np.nan)
+    summary.append(
+        _evaluate(
+            "current",
+            heldout,
+            current_scores,
+            settings,
+            sum(r.get("segment") == "default" for r in current_fit + current_engagement),
+            train,
+            (train_cutoffs, heldout_cutoffs),
+        )
+    )
+    summary[-1].update(
+        {"fit_at_0_share": None, "engagement_at_0_share": None, "at_100_share": None}
+    )
+    for proposal in PROPOSALS:
+        proposal_rows, scale = _proposal_rows(
+            weights[proposal], features, stats, caps, settings, has_created_at
+        )
+        details[f"{proposal}_scale"] = scale
+        fit_rows, engagement_rows = seed_rows(proposal_rows)
+        sandbox.write_seed("fit_points", _other_segments(current_fit) + fit_rows)
+        sandbox.write_seed(
+            "engagement_points", _other_segments(current_engagement) + engagement_rows
+        )
+        sandbox.load_seeds(
+            heldout_cutoffs[-1] if heldout_cutoffs else train_cutoffs[-1],
+            "fit_points",
+            "engagement_points",
+        )
+        parts = []
+        for cutoff in heldout_cutoffs:
+            ids = heldout.loc[heldout["cutoff_date"] == cutoff, "contact_id"].tolist()
+            parts.append(sandbox.lead_scores(cutoff, ids).assign(cutoff_date=cutoff))
+        scored = (
+            heldout[["cutoff_date", "contact_id"]]
+            .merge(
+                pd.concat(parts) if parts else pd.DataFrame(columns=["cutoff_date", "contact_id"]),
+                on=["cutoff_date", "contact_id"],
+                how="left",
+            )
+            .fillna({"score": 0.0, "fit_score": 0.0, "engagement_score": 0.0})
+        )
+        evaluated = _evaluate(
+            proposal,
+            heldout,
+            scored,
+            settings,
+            len(proposal_rows),
+            train,
+            (train_cutoffs, heldout_cutoffs),
+        )
+        summary.append(evaluated)
+        for r in proposal_rows:
+            key = (
+                ("fit", r["rule"], r.get("operator"), r.get("rule_value") or "")
+                if r["subscore"] == "fit"
+                else ("engagement", r["rule"])
+            )
+            rows.append(
+                {
+                    **r,
+                    "proposal": proposal,
+                    "current_points": current_points.get(key),
+                    "weight": weights[proposal].get(_key_of(r)),
+                    "calibrated_on": train_cutoffs[-1],
+                }
+            )
+        for name, value in (
+            ("mql", evaluated["mql_threshold"]),
+            ("sql", evaluated["sql_threshold"]),
+        ):
+            current = settings.mql_threshold if name == "mql" else settings.sql_threshold
             rows.append(
                 {
                     "proposal": proposal,
-                    "subscore": s.subscore,
-                    "rule": s.rule,
-                    "rule_value": s.rule_value,
+                    "subscore": "threshold",
+                    "rule": f"{name}_threshold",
                     "current_points": current,
-                    "suggested_points": points.get(s.column),
-                    "contacts_with": s.rows,
-                    "conversion_rate": s.rate if s.rows else None,
-                    "lift": s.lift if s.rows else None,
-                    "calibrated_on": calibrated_on,
+                    "suggested_points": value,
+                    "description": (
+                        f"{name.upper()} from {settings.capacity[name]:.0%} of leads (capacity)"
+                        if settings.capacity[name]
+                        else f"{name.upper()}: leads above it converted at "
+                        f"{MQL_LIFT if name == 'mql' else SQL_LIFT:g}x the base rate (held out)"
+                    ),
+                    "calibrated_on": train_cutoffs[-1],
                 }
             )
-    suggestions = _typed(pd.DataFrame(rows, columns=list(SUGGESTED_COLUMNS)), SUGGESTED_COLUMNS)
-
-    heldout_features = build_features(heldout, rules[rules["cutoff_date"].isin(heldout_cutoffs)])
-    outcome = heldout["outcome"].to_numpy(dtype=bool)
-    scores = {"current": heldout["score"].to_numpy(dtype=float)}
-    for proposal, points in proposals.items():
-        fit, engagement = _points_by_rule(points)
-        scores[proposal] = lead_scores(heldout_features, seeds, fit, engagement)
     calibrated_at = datetime.now(UTC)
-    summary = _typed(
+    summary_frame = _typed(
         pd.DataFrame(
-            [
-                {
-                    "proposal": proposal,
-                    "heldout_auc": auc(values, outcome),
-                    "heldout_lift_top_decile": top_decile_lift(heldout, values),
-                    "train_cutoffs": len(train_cutoffs),
-                    "heldout_cutoffs": len(heldout_cutoffs),
-                    "train_rows": len(train),
-                    "heldout_rows": len(heldout),
-                    "positives": int(outcome.sum()),
-                    "calibrated_at": calibrated_at,
-                }
-                for proposal, values in scores.items()
-            ],
-            columns=list(SUMMARY_COLUMNS),
+            [{**s, "calibrated_at": calibrated_at} for s in summary], columns=list(SUMMARY_COLUMNS)
         ),
         SUMMARY_COLUMNS,
     )
-    result_note = None
+    note = None
     if not heldout_cutoffs:
-        result_note = "no held-out cut-offs (holdout_cutoffs=0): proposals are not evaluated"
-    elif not outcome.any():
-        result_note = "no conversions in the held-out window: AUC and lift are empty"
-    details.update(
-        {
-            "train_positives": int(y.sum()),
-            "train_base_rate": base,
-            "min_support_rows": min_rows,
-            "prior_rows": PRIOR_POSITIVES / base,
-        }
-    )
+        note = "no held-out cut-offs (holdout_cutoffs=0): proposals are not evaluated"
+    elif not heldout["outcome"].any():
+        note = "no conversions in the held-out window: AUC and lift are empty"
     return CalibrationResult(
-        suggestions=suggestions,
-        summary=summary,
+        suggestions=_typed(pd.DataFrame(rows, columns=list(SUGGESTED_COLUMNS)), SUGGESTED_COLUMNS),
+        summary=summary_frame,
         train_cutoffs=train_cutoffs,
         heldout_cutoffs=heldout_cutoffs,
-        note=result_note,
-        details=details,
+        note=note,
+        details={**details, "cutoffs": [*train_cutoffs, *heldout_cutoffs]},
     )
+
+
+def _key_of(row: dict[str, Any]) -> str | None:
+    if row["subscore"] == "fit":
+        value = row.get("rule_value") or ""
+        operator = row.get("operator") or "="
+        label = value if operator == "=" else operator if not value else f"{operator} {value}"
+        return fit_key(row["rule"], label)
+    if row["subscore"] == "engagement":
+        return engagement_key(row["rule"])
+    return None
+
+
+def _current_points(
+    fit: list[dict[str, str]], engagement: list[dict[str, str]]
+) -> dict[tuple, float]:
+    out: dict[tuple, float] = {}
+    for r in fit:
+        if r.get("segment") == "default" and (r.get("contact_points") or "").strip():
+            key = ("fit", r["attribute"], (r.get("operator") or "=").strip() or "=", r["value"])
+            out[key] = float(r["contact_points"])
+    for r in engagement:
+        if r.get("segment") == "default":
+            out[("engagement", (r.get("rule") or "").strip() or r["action"])] = float(r["points"])
+    return out
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -980,14 +1187,18 @@ def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
         elif sql_type in ("bigint", "integer"):
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("Int64")
         elif sql_type == "varchar":
-            frame[name] = frame[name].astype(object)
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame
 
 
 def write_tables(warehouse: Path, result: CalibrationResult) -> None:
-    """Replace marts.suggested_rules and marts.calibration_summary in one transaction."""
+    """Replace marts.suggested_rules, marts.calibration_summary and the cut-offs used (marts.
+    calibration_details) in one transaction."""
     import duckdb
 
+    cutoffs = pd.DataFrame(
+        {"cutoff_date": pd.Series(result.details.get("cutoffs") or [], dtype="object")}
+    )
     with duckdb.connect(str(warehouse)) as con:
         con.execute("begin transaction")
         try:
@@ -995,6 +1206,7 @@ def write_tables(warehouse: Path, result: CalibrationResult) -> None:
             for table, columns, frame in (
                 (SUGGESTED_TABLE, SUGGESTED_COLUMNS, result.suggestions),
                 (SUMMARY_TABLE, SUMMARY_COLUMNS, result.summary),
+                ("marts.calibration_details", {"cutoff_date": "date"}, cutoffs),
             ):
                 ddl = ", ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
                 con.execute(f"create or replace table {table} ({ddl})")
@@ -1012,62 +1224,176 @@ def write_tables(warehouse: Path, result: CalibrationResult) -> None:
             raise
 
 
-# --- adopt: rewrite one column of a seed -------------------------------------------------------
+# --- adopt: rewrite the seeds ------------------------------------------------------------------
 
 
-def _split_fields(line: str) -> list[str]:
-    """A CSV line's fields as written (quotes kept), so unchanged fields stay byte for byte."""
-    fields, start, quoted = [], 0, False
-    for i, char in enumerate(line):
-        if char == '"':
-            quoted = not quoted
-        elif char == "," and not quoted:
-            fields.append(line[start:i])
-            start = i + 1
-    if quoted:
-        raise ValueError(f"unbalanced quotes (a field spanning lines?) in: {line!r}")
-    fields.append(line[start:])
-    return fields
+def adopt(
+    proposal: str,
+    *,
+    project: Path | None = None,
+    parts: tuple[str, ...] = PARTS,
+    dry_run: bool = True,
+    warehouse: Path | None = None,
+) -> list[str]:
+    """Rewrite the seeds with ``proposal``'s rule rows and thresholds; return the diff.
+
+    fit: the segment default rows of ``fit_points.csv`` become the proposal's fit rules (a row
+    already there keeps its account_points; a row the proposal leaves out keeps only its
+    account_points, so accounts score as before). engagement: the segment default rows of
+    ``engagement_points.csv`` become the proposal's. thresholds: the default row of
+    ``segment_settings.csv`` gets the proposed MQL / SQL thresholds. Rows of other segments
+    stay as they are. ``dry_run`` only prints the diff. Review, rerun dbt and commit.
+    """
+    import duckdb
+
+    if proposal not in PROPOSALS:
+        raise ValueError(f"proposal must be one of {', '.join(PROPOSALS)}, not {proposal!r}")
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise ValueError(f"parts must be among {', '.join(PARTS)}, not {', '.join(unknown)}")
+    project = project or config.dbt_project_dir()
+    warehouse = warehouse or config.warehouse_path()
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        if not _has_table(con, "marts", "suggested_rules"):
+            raise ValueError(f"{warehouse} has no {SUGGESTED_TABLE}: run calibrate first")
+        frame = con.execute(
+            f"select * from {SUGGESTED_TABLE} where proposal = $p", {"p": proposal}
+        ).df()
+    if frame.empty:
+        raise ValueError(f"{SUGGESTED_TABLE} has no {proposal} proposal: run calibrate first")
+    rows = [
+        {k: (None if _missing(v) else v) for k, v in r.items()} for r in frame.to_dict("records")
+    ]
+    fit_rows, engagement_rows = seed_rows(rows)
+    seeds = project / "seeds"
+    changes: list[tuple[Path, str, str]] = []
+    if "fit" in parts and fit_rows:
+        path = seeds / "fit_points.csv"
+        old = path.read_text()
+        changes.append((path, old, _adopt_fit(old, fit_rows)))
+    if "engagement" in parts and engagement_rows:
+        path = seeds / "engagement_points.csv"
+        old = path.read_text()
+        changes.append((path, old, _replace_default_rows(old, engagement_rows, ("rule",))))
+    if "thresholds" in parts:
+        values = {
+            r["rule"]: r["suggested_points"]
+            for r in rows
+            if r["subscore"] == "threshold" and r["suggested_points"] is not None
+        }
+        if values:
+            path = seeds / "segment_settings.csv"
+            old = path.read_text()
+            changes.append((path, old, _set_thresholds(old, values)))
+    diff = []
+    for path, old, new in changes:
+        diff += [
+            line.rstrip("\n")
+            for line in difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"{path.name} (now)",
+                tofile=f"{path.name} ({proposal})",
+                n=0,
+            )
+        ]
+    if dry_run:
+        print("\n".join(diff) if diff else "nothing to change")
+        return diff
+    for path, old, new in changes:
+        if new != old:
+            partial = path.with_name(f".{path.name}.adopt.tmp")
+            partial.write_text(new)
+            os.replace(partial, path)
+    log.warning("adopted %s (%s): %d diff lines", proposal, ", ".join(parts), len(diff))
+    return diff
 
 
-def _format_points(value: float) -> str:
-    value = round(value, 2)
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+def _csv_rows(text: str) -> tuple[list[str], list[dict[str, str]]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    return list(reader.fieldnames or []), list(reader)
 
 
-def _rewrite_column(
-    text: str,
-    column: str,
-    key_columns: tuple[str, ...],
-    suggested: dict[tuple[str, ...], float],
-) -> str:
-    lines = text.splitlines(keepends=True)
-    header = next(csv.reader(io.StringIO(lines[0])))
-    target = header.index(column)
-    keys = [header.index(k) for k in key_columns]
-    out = [lines[0]]
-    for line in lines[1:]:
-        body = line.rstrip("\r\n")
-        ending = line[len(body) :]
-        if not body.strip():
-            out.append(line)
+def _csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    from leadscore.rule_scoring import _cell
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: _cell(row.get(c)) for c in columns})
+    return buffer.getvalue()
+
+
+def _replace_default_rows(text: str, new_rows: list[dict[str, Any]], key: tuple[str, ...]) -> str:
+    """Segment default rows replaced by ``new_rows`` (in place where the key matches)."""
+    columns, rows = _csv_rows(text)
+    new_by_key = {tuple(str(r.get(k) or "") for k in key): r for r in new_rows}
+    out, used = [], set()
+    for row in rows:
+        if row.get("segment") != "default":
+            out.append(row)
             continue
-        raw = _split_fields(body)
-        values = next(csv.reader(io.StringIO(body)))
-        key = tuple(values[k] for k in keys)
-        if key in suggested:
-            new = suggested[key]
-            try:
-                unchanged = float(values[target]) == new
-            except ValueError:
-                unchanged = False
-            if not unchanged:
-                raw[target] = _format_points(new)
-        out.append(",".join(raw) + ending)
-    return "".join(out)
+        k = tuple(row.get(c) or "" for c in key)
+        if k in new_by_key:
+            out.append(new_by_key[k])
+            used.add(k)
+    out += [r for k, r in new_by_key.items() if k not in used]
+    return _csv_text(columns, out)
+
+
+def _adopt_fit(text: str, new_rows: list[dict[str, Any]]) -> str:
+    columns, rows = _csv_rows(text)
+
+    def key(row: dict[str, Any]) -> tuple[str, str, str]:
+        operator = (row.get("operator") or "").strip() or "="
+        return (str(row.get("attribute") or ""), operator, str(row.get("value") or ""))
+
+    new_by_key = {key(r): dict(r) for r in new_rows}
+    out, used = [], set()
+    for row in rows:
+        if row.get("segment") != "default":
+            out.append(row)
+            continue
+        k = key(row)
+        account = (row.get("account_points") or "").strip()
+        if k in new_by_key:
+            out.append({**new_by_key[k], "account_points": account or None})
+            used.add(k)
+        elif account and float(account) != 0:
+            out.append({**row, "contact_points": None})  # accounts keep scoring by it
+    out += [r for k, r in new_by_key.items() if k not in used]
+    return _csv_text(columns, out)
+
+
+def _set_thresholds(text: str, values: dict[str, float]) -> str:
+    columns, rows = _csv_rows(text)
+    for row in rows:
+        if row.get("segment") == "default":
+            for name, value in values.items():
+                if name in columns:
+                    row[name] = _number_text(value)
+    return _csv_text(columns, rows)
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _number_text(value: float) -> str:
+    value = round(float(value), 1)
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or value is pd.NA
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if _missing(value) else int(value)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value in (None, "") else float(value)
 
 
 def _none_if_nan(value: Any) -> float | None:
@@ -1079,3 +1405,8 @@ def _none_if_nan(value: Any) -> float | None:
 def _fmt(value: Any, digits: int = 3) -> str:
     value = _none_if_nan(value)
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: Any) -> str:
+    value = _none_if_nan(value)
+    return "-" if value is None else f"{value:.0%}"

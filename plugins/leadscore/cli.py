@@ -145,7 +145,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_adopt(args: argparse.Namespace) -> int:
     from leadscore.calibrate import adopt
 
-    diff = adopt(args.proposal, subscore=args.subscore, dry_run=not args.apply)
+    parts = tuple(args.only) if args.only else ("fit", "engagement", "thresholds")
+    diff = adopt(args.proposal, parts=parts, dry_run=not args.apply)
     if args.apply:
         print("\n".join(diff) if diff else "nothing to change")
         print("review with git diff, rerun dbt build; the next run's drift check will see it")
@@ -251,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "calibrate",
-        help="suggest points from rule history: marts.suggested_rules, marts.calibration_summary",
+        help="propose rule rows and thresholds from history: marts.suggested_rules, "
+        "marts.calibration_summary",
     )
     p.add_argument("--holdout", type=int, default=3, help="newest complete cut-offs held out")
     p.add_argument(
@@ -264,10 +266,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser(
-        "adopt", help="rewrite a points seed with a calibration proposal (prints a diff)"
+        "adopt",
+        help="rewrite the points seeds and thresholds with a calibration proposal (prints a diff)",
     )
     p.add_argument("proposal", choices=["share", "logistic"])
-    p.add_argument("--subscore", choices=["fit", "engagement"], default="fit")
+    p.add_argument(
+        "--only",
+        choices=["fit", "engagement", "thresholds"],
+        action="append",
+        help="adopt only this part (repeatable; default: fit, engagement and thresholds)",
+    )
     p.add_argument("--apply", action="store_true", help="write the seed (default: only print)")
     p.set_defaults(func=_cmd_adopt)
 
