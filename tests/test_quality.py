@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import json
-from datetime import date
+import re
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from leadscore import quality, quality_config
+from leadscore import quality, quality_config, sources
 from leadscore.extract import extract_source
 from leadscore.quality_config import Freshness, GateConfig
 from leadscore.quality_suites import (
@@ -25,9 +27,11 @@ from tests.conftest import ROOT, write_delivery
 DAY = date(2026, 3, 2)
 
 
-def _value(entity, column: str, i: int) -> str:
+def _value(entity, column: str, i: int, day: date = DAY) -> str:
     if column == entity.day_column:
-        return DAY.isoformat() if column in DATE_COLUMNS else f"{DAY.isoformat()}T08:00:{i:02d}Z"
+        if column in DATE_COLUMNS:
+            return day.isoformat()
+        return f"{day.isoformat()}T08:{i // 60:02d}:{i % 60:02d}Z"
     if column in TIMESTAMP_COLUMNS:
         return "2025-01-01T00:00:00Z"
     if column in DATE_COLUMNS:
@@ -40,12 +44,16 @@ def _value(entity, column: str, i: int) -> str:
         return "false"
     if column == "email":
         return f"person{i}@example.com"
+    if column == "duration_seconds":
+        return str(60 + i)
     allowed = {
         "stage": "prospecting",
         "status": "active",
         "plan": "starter",
         "priority": "low",
         "event_type": "open" if entity.source == "email" else "page_view",
+        "activity_type": "call",
+        "direction": "inbound",
     }
     if column in allowed and not (entity.name == "invoices" and column == "status"):
         return allowed[column]
@@ -54,21 +62,51 @@ def _value(entity, column: str, i: int) -> str:
     return f"{column}-{i}"
 
 
-def _deliver(landing: Path, rows: int = 3, **overrides) -> None:
-    """One valid day of every entity; overrides = {(entity, column, row): value}."""
+def _records(entity, rows: int, day: date = DAY) -> list[dict]:
+    return [{c: _value(entity, c, i, day) for c in entity.columns} for i in range(rows)]
+
+
+def _deliver(landing: Path, rows: int = 3, day: date = DAY, **overrides) -> None:
+    """One valid day of every entity; overrides: bad = {(entity, column, row): value}; replace =
+    {entity: (records, extra columns)} delivers those records instead (CSV, extra columns last);
+    without = entities that deliver nothing (no folder)."""
+    replace = overrides.get("replace", {})
     for entity in ENTITIES:
-        records = [{c: _value(entity, c, i) for c in entity.columns} for i in range(rows)]
+        if entity.qualified in overrides.get("without", ()):
+            continue
+        if entity.qualified in replace:
+            _write_csv(landing, entity, day, *replace[entity.qualified])
+            continue
+        records = _records(entity, rows, day)
         for (qualified, column, row), value in overrides.get("bad", {}).items():
             if qualified == entity.qualified:
                 records[row - 1][column] = value
-        write_delivery(landing, entity, DAY, records)
+        write_delivery(landing, entity, day, records)
 
 
-def _load(tmp_path: Path, **bad) -> Path:
-    landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
-    _deliver(landing, bad=bad.get("bad", {}))
+def _write_csv(landing: Path, entity, day: date, records: list[dict], extras=()) -> Path:
+    """A CSV export with columns beyond the documented ones (custom properties) at the end."""
+    folder = landing / entity.source / entity.name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{day.isoformat()}.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[*entity.columns, *extras])
+        writer.writeheader()
+        writer.writerows(records)
+    return path
+
+
+def _extract(landing: Path, warehouse: Path, first: date = DAY, last: date = DAY) -> None:
     for source in ("crm", "email", "web"):
-        extract_source(source, DAY, date(2026, 3, 3), warehouse=warehouse, landing=landing)
+        extract_source(
+            source, first, last + timedelta(days=1), warehouse=warehouse, landing=landing
+        )
+
+
+def _load(tmp_path: Path, **overrides) -> Path:
+    landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
+    _deliver(landing, **overrides)
+    _extract(landing, warehouse)
     return warehouse
 
 
@@ -231,3 +269,272 @@ def test_the_committed_gate_config_loads_and_rejects_mistakes(tmp_path):
     bad.write_text("raw:\n  max_values:\n    crm/deal.amount: 5\n")
     with pytest.raises(ValueError, match="unknown entity 'crm/deal'"):
         quality_config.load(bad)
+
+
+# --- optional entities, custom properties and schema drift (raw gate) ---------------------------
+
+FILE = f"crm/contacts/{DAY.isoformat()}.csv"
+CUSTOM = ("lead_origin", "annual_budget")
+
+
+def _quarantined(warehouse: Path, table: str) -> dict[int, tuple[str, str | None]]:
+    """File row -> (reason, _properties) of the rows the gate moved to ``table``."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(f"select _row_number, _reason, _properties from {table}").fetchall()
+    return {row: (reason, properties) for row, reason, properties in rows}
+
+
+def _raw_count(warehouse: Path, table: str) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def _contacts(rows: int, day: date = DAY, **columns: list[str]) -> list[dict]:
+    """Valid contacts at the three delivered companies; ``columns``: extra column -> values
+    cycled over the rows."""
+    records = _records(sources.entity("crm/contacts"), rows, day)
+    for i, record in enumerate(records):
+        record["company_id"] = f"company_id-{i % 3}"
+        for column, values in columns.items():
+            record[column] = values[i % len(values)]
+    return records
+
+
+def _valid_custom(rows: int, day: date = DAY) -> list[dict]:
+    # empty = unknown; enum values are compared trimmed and in any case
+    return _contacts(
+        rows,
+        day,
+        lead_origin=["landing_page_form", " Lead_Add_Form ", "chat", "", "API"],
+        annual_budget=["8500.0", "-12", "", "1200", " 0.5 "],
+    )
+
+
+def test_a_landing_without_crm_activities_passes_the_raw_gate(tmp_path):
+    """A company without CRM activities: no folder, nothing expected, not even min_rows_per_file."""
+    landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
+    _deliver(landing, without={"crm/activities"})
+    _extract(landing, warehouse)
+    gates = GateConfig(min_rows_per_file={"crm/activities": 1, "web/events": 1})
+    report = quality.raw_gate([DAY], warehouse=warehouse, gates=gates)
+    assert report.success
+    assert report.tables["raw.crm__activities"] == 0
+    assert not [w for w in report.warnings if "activities" in w], report.warnings
+    # once the folder exists, its files count: an empty one is an empty delivery
+    write_delivery(landing, sources.entity("crm/activities"), DAY, [])
+    _extract(landing, warehouse)
+    with pytest.raises(quality.GateFailed) as failed:
+        quality.raw_gate([DAY], warehouse=warehouse, gates=gates)
+    assert f"file(s) crm/activities/{DAY.isoformat()}.csv (0 rows)" in str(failed.value), (
+        failed.value
+    )
+
+
+def test_an_unknown_activity_type_is_quarantined(tmp_path):
+    activities = sources.entity("crm/activities")
+    records = _records(activities, 60)
+    for i, record in enumerate(records):
+        record["company_id"] = f"company_id-{i % 3}"
+    # the nullable columns may be empty (a note has no duration, no direction, no company)
+    records[4].update(company_id="", duration_seconds="", direction="", outcome="")
+    records[40]["activity_type"] = "fax"
+    warehouse = _load(tmp_path, replace={"crm/activities": (records,)})
+    report = quality.raw_gate([DAY], warehouse=warehouse)
+    assert report.quarantined == {"raw.crm__activities": 1}, report.warnings
+    moved = _quarantined(warehouse, "quarantine.crm__activities")
+    assert list(moved) == [41]
+    assert moved[41][0] == (
+        "crm/activities: activity_type is one of call, meeting, sms, chat, note, email, task"
+    )
+    assert any(
+        w.startswith("raw.crm__activities (crm/activities, ")
+        and "column activity_type: 1 of 60 rows" in w
+        and "(values 'fax')" in w
+        and f"file crm/activities/{DAY.isoformat()}.csv row 41" in w
+        for w in report.warnings
+    ), report.warnings
+    assert _raw_count(warehouse, "raw.crm__activities") == 59
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("duration_seconds", "-5", "duration_seconds is a non-negative whole number of seconds"),
+        ("duration_seconds", "12.5", "duration_seconds is a non-negative whole number of seconds"),
+        ("direction", "sideways", "direction is one of inbound, outbound"),
+    ],
+)
+def test_activity_columns_are_checked(tmp_path, column, value, expected):
+    warehouse = _load(tmp_path, bad={("crm/activities", column, 2): value})
+    with pytest.raises(quality.GateFailed) as failed:
+        quality.raw_gate([DAY], warehouse=warehouse)
+    assert f"column {column}: 1 of 3 rows" in str(failed.value)
+    assert expected in str(failed.value)
+
+
+def test_web_event_duration_is_a_non_negative_number(tmp_path):
+    ok = _load(tmp_path / "ok", bad={("web/events", "duration_seconds", 2): "12.5"})
+    assert quality.raw_gate([DAY], warehouse=ok).success
+    bad = _load(tmp_path / "bad", bad={("web/events", "duration_seconds", 2): "-3"})
+    with pytest.raises(quality.GateFailed, match="duration_seconds is a non-negative number"):
+        quality.raw_gate([DAY], warehouse=bad)
+
+
+def test_custom_property_values_that_do_not_fit_their_type_are_quarantined(tmp_path):
+    records = _valid_custom(110)
+    records[6]["annual_budget"] = "lots"
+    records[11]["lead_origin"] = "carrier_pigeon"
+    warehouse = _load(tmp_path, replace={"crm/contacts": (records, CUSTOM)})
+    report = quality.raw_gate([DAY], warehouse=warehouse)
+
+    assert report.quarantined == {"raw.crm__contacts": 2}, report.warnings
+    moved = _quarantined(warehouse, "quarantine.crm__contacts")
+    assert {row: reason for row, (reason, _) in moved.items()} == {
+        7: "crm/contacts: custom property annual_budget is a number like -12 or 8500.0 "
+        f"(seeds/property_catalogue.csv type number), not 'lots' (file {FILE} row 7)",
+        12: "crm/contacts: custom property lead_origin is one of landing_page_form, "
+        "lead_add_form, chat, import, api (seeds/property_catalogue.csv type enum), not "
+        f"'carrier_pigeon' (file {FILE} row 12)",
+    }
+    # the record moves whole, custom properties included
+    assert json.loads(moved[7][1])["annual_budget"] == "lots"
+    where = f"raw.crm__contacts (crm/contacts, {DAY}..{DAY}): quarantined: "
+    assert (
+        f"{where}custom property annual_budget: 1 of 110 rows fail 'crm/contacts: custom "
+        "property annual_budget is a number like -12 or 8500.0 (seeds/property_catalogue.csv "
+        "type number)' (expect_column_values_to_match_regex) (values 'lots'); "
+        f"e.g. file {FILE} row 7"
+    ) in report.warnings, report.warnings
+    assert any(
+        w.startswith(f"{where}custom property lead_origin: 1 of 110 rows")
+        and "(values 'carrier_pigeon'); e.g. file " + FILE + " row 12" in w
+        for w in report.warnings
+    ), report.warnings
+    # the rest of the day loads; declared custom columns are no schema drift
+    assert _raw_count(warehouse, "raw.crm__contacts") == 108
+    assert not [w for w in report.warnings if w.startswith("schema drift")], report.warnings
+
+
+def test_too_many_bad_property_values_fail_the_run_and_name_them(tmp_path):
+    records = _valid_custom(3)
+    records[1]["annual_budget"] = "about " + "x" * 60
+    warehouse = _load(tmp_path, replace={"crm/contacts": (records, CUSTOM)})
+    with pytest.raises(quality.GateFailed) as failed:
+        quality.raw_gate([DAY], warehouse=warehouse)
+    message = str(failed.value)
+    assert "raw.crm__contacts (crm/contacts, " in message
+    assert "1 of 3 rows (33.3%) fail row checks" in message
+    shown = repr(("about " + "x" * 60)[:39] + "…")
+    assert (
+        f"custom property annual_budget: 1 of 3 rows fail 'crm/contacts: custom property "
+        f"annual_budget is a number like -12 or 8500.0 (seeds/property_catalogue.csv type "
+        f"number)' (expect_column_values_to_match_regex) (values {shown}); e.g. file {FILE} row 2"
+    ) in message, message
+    assert _quarantined(warehouse, "quarantine.crm__contacts") == {}
+
+
+def test_the_catalogue_is_read_at_run_time(tmp_path):
+    """A property declared in the catalogue is checked on the next run, no suite rewritten."""
+    project = tmp_path / "dbt_project"
+    (project / "seeds").mkdir(parents=True)
+    committed = (ROOT / "dbt_project" / "seeds" / "property_catalogue.csv").read_text()
+    (project / "seeds" / "property_catalogue.csv").write_text(
+        committed.rstrip("\n")
+        + "\ncontact,is_partner,boolean,,custom,Partner flag"
+        + "\ncontact,renewal_date,date,,custom,Next renewal\n"
+    )
+    records = _contacts(
+        110,
+        is_partner=["Yes", "no", "1", "FALSE", "", "true", "0"],
+        renewal_date=["2026-11-18", "2026-11-18T10:00:00Z", ""],
+    )
+    records[2]["is_partner"] = "maybe"
+    records[4]["renewal_date"] = "18/11/2026"
+    extras = ("is_partner", "renewal_date")
+    warehouse = _load(tmp_path, replace={"crm/contacts": (records, extras)})
+
+    # as committed, the catalogue does not know them: kept and warned about, never checked
+    report = quality.raw_gate([DAY], warehouse=warehouse)
+    assert report.quarantined == {}
+    drift = [w for w in report.warnings if w.startswith("schema drift")]
+    assert drift == [
+        "schema drift: crm/contacts: column(s) is_partner, renewal_date are not in "
+        "seeds/property_catalogue.csv: kept as text custom properties, not usable in rules "
+        f"until declared (file {FILE})"
+    ]
+    report = quality.raw_gate([DAY], warehouse=warehouse, dbt_project=project)
+    assert report.quarantined == {"raw.crm__contacts": 2}, report.warnings
+    reasons = {
+        row: reason
+        for row, (reason, _) in _quarantined(warehouse, "quarantine.crm__contacts").items()
+    }
+    assert re.fullmatch(
+        r"crm/contacts: custom property is_partner is true/false, yes/no or 1/0 .*type "
+        rf"boolean\), not 'maybe' \(file {FILE} row 3\)",
+        reasons[3],
+    ), reasons
+    assert "custom property renewal_date is a date like 2026-11-18" in reasons[5], reasons
+    assert "not '18/11/2026'" in reasons[5], reasons
+    assert not [w for w in report.warnings if w.startswith("schema drift")], report.warnings
+
+
+def test_undeclared_extra_columns_are_kept_and_warned_about_once_per_entity(tmp_path):
+    landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
+    later = DAY + timedelta(days=1)
+    usage = sources.entity("crm/product_usage")
+    for day in (DAY, later):
+        contacts = _contacts(3, day, lead_origin=["chat"], favourite_colour=["teal", "red"])
+        _deliver(
+            landing, day=day, replace={"crm/contacts": (contacts, (*CUSTOM, "favourite_colour"))}
+        )
+    with_calls = [{**r, "api_calls": "12"} for r in _records(usage, 3, later)]
+    _write_csv(landing, usage, later, with_calls, ("api_calls",))
+    _extract(landing, warehouse, DAY, later)
+    report = quality.raw_gate([DAY, later], warehouse=warehouse)
+
+    drift = [w for w in report.warnings if w.startswith("schema drift")]
+    assert drift == [
+        "schema drift: crm/contacts: column(s) favourite_colour are not in "
+        "seeds/property_catalogue.csv: kept as text custom properties, not usable in rules until "
+        f"declared (files {FILE}, crm/contacts/{later}.csv)",
+        "schema drift: crm/product_usage: column(s) api_calls are not in "
+        "seeds/property_catalogue.csv (it declares no crm/product_usage properties): kept as "
+        f"text custom properties, not usable in rules (file crm/product_usage/{later}.csv)",
+    ], report.warnings
+    assert not any("not loaded" in w for w in report.warnings)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        kept = con.execute(
+            "select _properties from raw.crm__contacts where _file_day = $d order by _row_number",
+            {"d": later},
+        ).fetchall()
+        usage_kept = con.execute(
+            "select distinct _properties from raw.crm__product_usage"
+        ).fetchall()
+    assert [json.loads(p) for (p,) in kept] == [
+        {"lead_origin": "chat", "annual_budget": None, "favourite_colour": "teal"},
+        {"lead_origin": "chat", "annual_budget": None, "favourite_colour": "red"},
+        {"lead_origin": "chat", "annual_budget": None, "favourite_colour": "teal"},
+    ]
+    assert sorted(usage_kept, key=repr) == sorted([(None,), ('{"api_calls":"12"}',)], key=repr)
+
+
+def test_a_mistake_in_the_catalogue_fails_the_raw_gate_naming_file_and_line(tmp_path):
+    project = tmp_path / "dbt_project"
+    (project / "seeds").mkdir(parents=True)
+    (project / "seeds" / "property_catalogue.csv").write_text(
+        "entity,property,type,allowed_values,kind,description\n"
+        "contact,annual_budget,float,,custom,Budget\n"
+    )
+    with pytest.raises(quality.GateFailed, match=r"property_catalogue\.csv line 2: type 'float'"):
+        quality.raw_gate([DAY], warehouse=_load(tmp_path), dbt_project=project)
+
+
+def test_the_committed_catalogue_loads():
+    catalogue = quality_config.load_catalogue()
+    custom = {p.name: p for p in catalogue.custom("crm/contacts")}
+    assert custom["lead_origin"].type == "enum"
+    assert "lead_add_form" in custom["lead_origin"].allowed_values
+    assert custom["annual_budget"].type == "number"
+    assert "lead_source" in catalogue.declared("crm/contacts")  # standard: declared, not custom
+    assert "lead_source" not in custom
+    assert catalogue.declared("crm/product_usage") == set()

@@ -42,16 +42,16 @@
     dates, by the type of the attribute (`value_type`). -#}
 {% macro between_ends(value, value_type) -%}
     case when {{ value_type }} = 'number' then
-            {{ dbt.safe_cast("nullif(trim(" ~ dbt.split_part(value, "'..'", 1) ~ "), '')", type_double()) }}
+            {{ try_cast_to("nullif(trim(" ~ dbt.split_part(value, "'..'", 1) ~ "), '')", type_double()) }}
     end as low_number,
     case when {{ value_type }} = 'number' then
-            {{ dbt.safe_cast("nullif(trim(" ~ dbt.split_part(value, "'..'", 2) ~ "), '')", type_double()) }}
+            {{ try_cast_to("nullif(trim(" ~ dbt.split_part(value, "'..'", 2) ~ "), '')", type_double()) }}
     end as high_number,
     case when {{ value_type }} = 'date' then
-            {{ dbt.safe_cast("nullif(trim(" ~ dbt.split_part(value, "'..'", 1) ~ "), '')", 'date') }}
+            {{ try_cast_to("nullif(trim(" ~ dbt.split_part(value, "'..'", 1) ~ "), '')", 'date') }}
     end as low_date,
     case when {{ value_type }} = 'date' then
-            {{ dbt.safe_cast("nullif(trim(" ~ dbt.split_part(value, "'..'", 2) ~ "), '')", 'date') }}
+            {{ try_cast_to("nullif(trim(" ~ dbt.split_part(value, "'..'", 2) ~ "), '')", 'date') }}
     end as high_date
 {%- endmacro %}
 
@@ -74,23 +74,23 @@
             then 'between needs low..high (an empty end is open), not ''' || {{ value }} || ''''
         when {{ operator }} = 'between' and {{ value_type }} = 'number' and (
             (nullif(trim({{ dbt.split_part(value, "'..'", 1) }}), '') is not null
-                and {{ dbt.safe_cast("trim(" ~ dbt.split_part(value, "'..'", 1) ~ ")", type_double()) }} is null)
+                and {{ try_cast_to("trim(" ~ dbt.split_part(value, "'..'", 1) ~ ")", type_double()) }} is null)
             or (nullif(trim({{ dbt.split_part(value, "'..'", 2) }}), '') is not null
-                and {{ dbt.safe_cast("trim(" ~ dbt.split_part(value, "'..'", 2) ~ ")", type_double()) }} is null)
+                and {{ try_cast_to("trim(" ~ dbt.split_part(value, "'..'", 2) ~ ")", type_double()) }} is null)
         )
             then 'between ''' || {{ value }} || ''' has an end that is not a number'
         when {{ operator }} = 'between' and {{ value_type }} = 'date' and (
             (nullif(trim({{ dbt.split_part(value, "'..'", 1) }}), '') is not null
-                and {{ dbt.safe_cast("trim(" ~ dbt.split_part(value, "'..'", 1) ~ ")", 'date') }} is null)
+                and {{ try_cast_to("trim(" ~ dbt.split_part(value, "'..'", 1) ~ ")", 'date') }} is null)
             or (nullif(trim({{ dbt.split_part(value, "'..'", 2) }}), '') is not null
-                and {{ dbt.safe_cast("trim(" ~ dbt.split_part(value, "'..'", 2) ~ ")", 'date') }} is null)
+                and {{ try_cast_to("trim(" ~ dbt.split_part(value, "'..'", 2) ~ ")", 'date') }} is null)
         )
             then 'between ''' || {{ value }} || ''' has an end that is not a date (YYYY-MM-DD)'
         when {{ operator }} = 'between' and (
-            {{ dbt.safe_cast("trim(" ~ dbt.split_part(value, "'..'", 1) ~ ")", type_double()) }}
-            > {{ dbt.safe_cast("trim(" ~ dbt.split_part(value, "'..'", 2) ~ ")", type_double()) }}
-            or {{ dbt.safe_cast("trim(" ~ dbt.split_part(value, "'..'", 1) ~ ")", 'date') }}
-            > {{ dbt.safe_cast("trim(" ~ dbt.split_part(value, "'..'", 2) ~ ")", 'date') }}
+            {{ try_cast_to("trim(" ~ dbt.split_part(value, "'..'", 1) ~ ")", type_double()) }}
+            > {{ try_cast_to("trim(" ~ dbt.split_part(value, "'..'", 2) ~ ")", type_double()) }}
+            or {{ try_cast_to("trim(" ~ dbt.split_part(value, "'..'", 1) ~ ")", 'date') }}
+            > {{ try_cast_to("trim(" ~ dbt.split_part(value, "'..'", 2) ~ ")", 'date') }}
         )
             then 'between ''' || {{ value }} || ''' has its ends reversed (low..high)'
         when {{ operator }} = 'matches' and not {{ regex_is_valid(value) }}

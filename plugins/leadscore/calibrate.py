@@ -1028,8 +1028,9 @@ def _calibrate(
             "train_base_rate": base,
         }
     )
-    has_created_at = any(
-        c.row.get("attribute") == BASELINE_RULE[0] for c in candidates if c.subscore == "fit"
+    catalogue = read_catalogue(settings.project)
+    has_created_at = bool(
+        ((catalogue["entity"] + "." + catalogue["property"]) == BASELINE_RULE[0]).any()
     )
     weights = {
         "share": _share_weights(stats),

@@ -6,9 +6,11 @@ suite (``expectations/gx``) with bounds from ``expectations/gates.yml``.
 
 Raw gate: a failed table-level expectation (columns, empty delivery, duplicate keys, outliers,
 unknown companies) fails the run. Rows failing a row-level expectation (missing or malformed
-values, values outside their allowed set, timestamps outside the interval) are moved to
+values, values outside their allowed set, timestamps outside the interval, a custom property value
+that does not fit its type in ``seeds/property_catalogue.csv``) are moved to
 ``quarantine.<source>__<entity>`` with the reason, as long as they are few
-(``quarantine_max_share``); otherwise the run fails and nothing moves.
+(``quarantine_max_share``); otherwise the run fails and nothing moves. Extra columns the catalogue
+does not declare are kept (in ``_properties``) and warned about once per entity and run.
 
 Score gate: ranges, one row per entity, stages and tiers consistent with thresholds, and drift
 against the last publish. Every failure names the table, the column, how many rows and where
@@ -18,6 +20,7 @@ against the last publish. Every failure names the table, the column, how many ro
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import os
@@ -32,7 +35,13 @@ import duckdb
 import pandas as pd
 
 from leadscore import config, quality_config
-from leadscore.quality_config import GateConfig
+from leadscore.quality_config import (
+    CATALOGUE_ENTITIES,
+    CATALOGUE_NAME,
+    CatalogueProperty,
+    GateConfig,
+    PropertyCatalogue,
+)
 from leadscore.quality_suites import (
     COMPANY_KNOWN_COLUMN,
     DATED_MARTS,
@@ -41,6 +50,13 @@ from leadscore.quality_suites import (
     MART_KEYS,
     NUMBER_SUFFIX,
     ON_FAILURE,
+    PROPERTY_COLUMN,
+    PROPERTY_RECORD_COLUMN,
+    PROPERTY_TYPE_COLUMN,
+    PROPERTY_TYPE_META,
+    PROPERTY_TYPE_SHAPES,
+    PROPERTY_TYPED_COLUMNS,
+    PROPERTY_VALUE_COLUMN,
     QUARANTINE,
     RECORD_DAY_COLUMN,
     STAGE_SHARE_COLUMNS,
@@ -50,10 +66,11 @@ from leadscore.quality_suites import (
     has_company,
     numeric_columns,
     past_columns,
+    property_suite_name,
     raw_suite_name,
     score_suite_name,
 )
-from leadscore.sources import ENTITIES, Entity, entity
+from leadscore.sources import ENTITIES, LOAD_METADATA_COLUMNS, Entity, entity
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +78,8 @@ DATASOURCE = "warehouse_frames"
 BATCH_DEFINITION = "whole_frame"
 #: How many failing rows a message shows.
 EXAMPLES_SHOWN = 3
+#: How many characters of a bad custom property value a message or reason shows.
+VALUE_SHOWN_CHARS = 40
 #: Validation results kept per suite (the newest); older ones are deleted before Data Docs are
 #: rendered, because rendering reads every stored result: its cost stays flat however long the
 #: pipeline runs. Two weeks of daily runs.
@@ -93,6 +112,8 @@ class Finding:
     message: str
     quarantine: bool
     rows: list[int] = field(default_factory=list)
+    #: row -> its own reason, where it says more than ``description`` (the value it holds)
+    reasons: dict[int, str] = field(default_factory=dict)
 
 
 def _context(root: Path | None = None):
@@ -149,17 +170,30 @@ def _validate(
     parameters: dict[str, Any],
     identifiers: list[Any],
 ) -> list[Finding]:
+    return [
+        _finding(r, frame, parameters)
+        for r in _failed(context, suite_name, gate, frame, parameters, identifiers)
+    ]
+
+
+def _failed(
+    context: Any,
+    suite_name: str,
+    gate: str,
+    frame: pd.DataFrame,
+    parameters: dict[str, Any],
+    identifiers: list[Any],
+) -> list[Any]:
+    """Run a suite's checkpoint on ``frame``: the results of its failed expectations."""
     checkpoint = context.checkpoints.get(f"{gate}__{suite_name}")
     result = checkpoint.run(
         batch_parameters={"dataframe": frame}, expectation_parameters=parameters
     )
-    findings = []
+    failed = []
     for identifier, run_result in result.run_results.items():
         identifiers.append(identifier)
-        for r in run_result.results:
-            if not r.success:
-                findings.append(_finding(r, frame, parameters))
-    return findings
+        failed += [r for r in run_result.results if not r.success]
+    return failed
 
 
 def _column_of(kwargs: dict[str, Any]) -> str:
@@ -263,25 +297,40 @@ def raw_gate(
     warehouse: Path | None = None,
     expectations: Path | None = None,
     gates: GateConfig | None = None,
+    dbt_project: Path | None = None,
 ) -> GateReport:
-    """Validate every entity's rows delivered for ``days``; quarantine or raise GateFailed."""
+    """Validate every entity's rows delivered for ``days``; quarantine or raise GateFailed.
+
+    Custom properties are checked against the property catalogue of ``dbt_project`` (its
+    ``seeds/property_catalogue.csv``), read now: a property declared there is checked from the
+    next run on, without rewriting any suite.
+    """
     days = sorted(days)
     warehouse = warehouse or config.warehouse_path()
     gates = gates or quality_config.load()
     wanted = set(sources) if sources else None
     interval_end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time())
+    span = f"{days[0]}..{days[-1]}"
+    try:
+        catalogue = quality_config.load_catalogue(quality_config.catalogue_path(dbt_project))
+    except (OSError, ValueError) as err:
+        raise GateFailed(
+            f"raw gate for {span} failed: cannot read the property catalogue: {err}"
+        ) from err
     context = _context(expectations)
     report = GateReport(gate="raw")
     identifiers: list[Any] = []
     to_quarantine: dict[str, tuple[Entity, pd.DataFrame]] = {}
-    span = f"{days[0]}..{days[-1]}"
     for e in ENTITIES:
         if wanted and e.source not in wanted:
             continue
         frame = _read_raw(warehouse, e, days[0], days[-1])
         report.tables[e.raw_table] = len(frame)
-        parameters = _raw_parameters(e, gates, interval_end, files=len(days))
+        # an optional entity delivers files only once its folder exists (raw.load_log says which)
+        files = _delivered_files(warehouse, e, days) if e.optional else len(days)
+        parameters = _raw_parameters(e, gates, interval_end, files=files)
         findings = _validate(context, raw_suite_name(e), "raw_gate", frame, parameters, identifiers)
+        findings += _check_properties(context, e, frame, catalogue.custom(e.qualified), identifiers)
         where = f"{e.raw_table} ({e.qualified}, {span})"
         for f in findings:
             if f.description.endswith("(min_rows_per_file)"):
@@ -303,7 +352,7 @@ def raw_gate(
             rows = frame.loc[sorted(bad)]
             to_quarantine[e.raw_table] = (e, rows.assign(_reason=[bad[i] for i in rows.index]))
             report.warnings += [f"{where}: quarantined: {f.message}" for f in row_findings]
-    report.warnings += _schema_drift(warehouse, days, wanted)
+    report.warnings += _schema_drift(warehouse, days, wanted, catalogue)
     _check_freshness(warehouse, days, gates, wanted, report)
     _render_docs(context, identifiers, report)
     if not report.failures:
@@ -327,12 +376,26 @@ def _raw_parameters(
     return params
 
 
+def _delivered_files(warehouse: Path, e: Entity, days: list[date]) -> int:
+    """How many files of ``e`` the interval loaded (none for an optional entity without folder)."""
+    return int(
+        _read(
+            warehouse,
+            """select count(*) as files from raw.load_log
+            where source = $s and entity = $e and file_day between $first and $last""",
+            {"s": e.source, "e": e.name, "first": days[0], "last": days[-1]},
+        ).files.iloc[0]
+    )
+
+
 def _read_raw(warehouse: Path, e: Entity, first: date, last: date) -> pd.DataFrame:
     typed = [f'try_cast("{c}" as double) as "{c}{NUMBER_SUFFIX}"' for c in numeric_columns(e)]
     typed += [f'{_timestamp(c)} as "{c}{TIME_SUFFIX}"' for c in past_columns(e)]
     known = ""
     if has_company(e):
-        typed.append(f"known.company_id is not null as {COMPANY_KNOWN_COLUMN}")
+        # a nullable company_id left empty names no company: nothing to look up
+        empty = "delivered.company_id is null or " if "company_id" in e.nullable else ""
+        typed.append(f"({empty}known.company_id is not null) as {COMPANY_KNOWN_COLUMN}")
         known = (
             "left join (select distinct company_id from raw.crm__companies) as known "
             "on delivered.company_id = known.company_id"
@@ -378,19 +441,144 @@ def _timestamp(column: str) -> str:
     return f"try_cast(replace(replace(\"{column}\", 'T', ' '), 'Z', '') as timestamp)"
 
 
+def _check_properties(
+    context: Any,
+    e: Entity,
+    frame: pd.DataFrame,
+    custom: list[CatalogueProperty],
+    identifiers: list[Any],
+) -> list[Finding]:
+    """Check the catalogued custom property values of ``frame``'s records against their types.
+
+    Findings name frame rows (records), so a record with a bad value is quarantined like one with
+    a bad column; nothing is checked for an entity whose catalogue declares no typed property.
+    """
+    checked = {p.name: p for p in custom if p.type in PROPERTY_TYPED_COLUMNS}
+    if not checked:
+        return []
+    values = _property_frame(frame, checked)
+    enums = [p for p in checked.values() if p.type == "enum"]
+    parameters = {"enum_values": [[p.name, v.lower()] for p in enums for v in p.allowed_values]}
+    suite = property_suite_name(e)
+    findings = []
+    for r in _failed(context, suite, "raw_gate", values, parameters, identifiers):
+        kind = (r.expectation_config.meta or {}).get(PROPERTY_TYPE_META)
+        raised = r.exception_info and r.exception_info.get("raised_exception")
+        if kind is None or raised:
+            finding = _finding(r, values, parameters)
+            finding.message = f"custom properties ({suite}): {finding.message}"
+            findings.append(finding)
+        else:
+            rows = [int(i) for i in (r.result or {}).get("unexpected_index_list") or []]
+            findings += _property_findings(e, values.loc[rows], checked, len(frame), r)
+    return findings
+
+
+def _property_frame(frame: pd.DataFrame, checked: dict[str, CatalogueProperty]) -> pd.DataFrame:
+    """One row per record and checked property with a value (empty or null values are unknown,
+    never wrong): see PROPERTY_* in quality_suites."""
+    rows = []
+    records = zip(
+        frame.index, frame["_properties"], frame["_source_file"], frame["_row_number"], strict=True
+    )
+    for record, text, source_file, row_number in records:
+        if not isinstance(text, str):
+            continue
+        try:
+            properties = json.loads(text)
+        except ValueError:
+            continue
+        if not isinstance(properties, dict):
+            continue
+        for name, value in properties.items():
+            declared = checked.get(name)
+            if declared is None or value is None:
+                continue
+            value = value if isinstance(value, str) else json.dumps(value)
+            typed = value.strip()
+            if not typed:
+                continue
+            if declared.type in ("boolean", "enum"):
+                typed = typed.lower()
+            rows.append((record, source_file, row_number, name, declared.type, value, typed))
+    values = pd.DataFrame(
+        rows,
+        columns=[
+            PROPERTY_RECORD_COLUMN,
+            "_source_file",
+            "_row_number",
+            PROPERTY_COLUMN,
+            PROPERTY_TYPE_COLUMN,
+            PROPERTY_VALUE_COLUMN,
+            "_typed",
+        ],
+    ).astype({PROPERTY_RECORD_COLUMN: "int64", "_row_number": "int64"})
+    for kind, column in PROPERTY_TYPED_COLUMNS.items():
+        values[column] = values["_typed"].where(values[PROPERTY_TYPE_COLUMN] == kind, None)
+    return values.drop(columns="_typed")
+
+
+def _property_findings(
+    e: Entity,
+    failing: pd.DataFrame,
+    checked: dict[str, CatalogueProperty],
+    records: int,
+    result: Any,
+) -> list[Finding]:
+    """One finding per property whose values failed ``result``'s type check, naming the
+    property, its values and where they are; its rows are the records (entity frame rows)."""
+    findings = []
+    for name, group in failing.groupby(PROPERTY_COLUMN, sort=True):
+        declared = checked[str(name)]
+        shape = (
+            f"one of {', '.join(declared.allowed_values)}"
+            if declared.type == "enum"
+            else PROPERTY_TYPE_SHAPES[declared.type]
+        )
+        description = (
+            f"{e.qualified}: custom property {name} is {shape} ({CATALOGUE_NAME} type "
+            f"{declared.type})"
+        )
+        places = [
+            (int(record), repr(_shortened(value)), f"file {source_file} row {row_number}")
+            for record, value, source_file, row_number in zip(
+                group[PROPERTY_RECORD_COLUMN],
+                group[PROPERTY_VALUE_COLUMN],
+                group["_source_file"],
+                group["_row_number"],
+                strict=True,
+            )
+        ]
+        rows = sorted({record for record, _, _ in places})
+        shown = list(dict.fromkeys(value for _, value, _ in places))[:EXAMPLES_SHOWN]
+        examples = " | ".join(where for _, _, where in places[:EXAMPLES_SHOWN])
+        message = (
+            f"custom property {name}: {len(rows)} of {records} rows fail '{description}' "
+            f"({result.expectation_config.type}) (values {', '.join(shown)}); e.g. {examples}"
+        )
+        reasons = {
+            record: f"{description}, not {value} ({where})" for record, value, where in places
+        }
+        findings.append(Finding(description, message, quarantine=True, rows=rows, reasons=reasons))
+    return findings
+
+
+def _shortened(value: str) -> str:
+    return value if len(value) <= VALUE_SHOWN_CHARS else value[: VALUE_SHOWN_CHARS - 1] + "…"
+
+
 def _reasons(findings: list[Finding]) -> dict[int, str]:
     """Frame row -> every row-level check it fails, joined."""
     reasons: dict[int, list[str]] = {}
     for f in findings:
         for row in f.rows:
-            reasons.setdefault(row, []).append(f.description)
+            reasons.setdefault(row, []).append(f.reasons.get(row, f.description))
     return {row: "; ".join(r) for row, r in reasons.items()}
 
 
 def _quarantine(warehouse: Path, e: Entity, rows: pd.DataFrame) -> int:
     """Move ``rows`` from the raw table to its quarantine table, with their reasons, atomically."""
-    columns = [*e.columns, "_source_file", "_row_number", "_file_day", "_loaded_at"]
-    columns += ["_interval_start", "_interval_end"]
+    columns = [*e.columns, *LOAD_METADATA_COLUMNS]  # custom properties go along (_properties)
     moved = rows[[*columns, "_reason"]].copy()
     selected = ", ".join(f'"{c}"' for c in columns)
     with duckdb.connect(str(warehouse)) as con:
@@ -409,20 +597,48 @@ def _quarantine(warehouse: Path, e: Entity, rows: pd.DataFrame) -> int:
     return len(moved)
 
 
-def _schema_drift(warehouse: Path, days: list[date], wanted: set[str] | None) -> list[str]:
+def _schema_drift(
+    warehouse: Path, days: list[date], wanted: set[str] | None, catalogue: PropertyCatalogue
+) -> list[str]:
+    """One warning per entity whose files of the interval hold extra columns (or keys) that the
+    property catalogue does not declare: they were loaded into ``_properties`` all the same."""
     drift = _read(
         warehouse,
         """select source, entity, source_file, extra_columns from raw.load_log
         where file_day between $first and $last and extra_columns is not null
-        order by source_file""",
+        order by source, entity, source_file""",
         {"first": days[0], "last": days[-1]},
     )
-    return [
-        f"schema drift: {r.source}/{r.entity} file {r.source_file} has column(s) "
-        f"{r.extra_columns} that docs/sources.md does not list; they were not loaded"
-        for r in drift.itertuples()
-        if not wanted or r.source in wanted
-    ]
+    warnings = []
+    for (source, name), rows in drift.groupby(["source", "entity"], sort=False):
+        if wanted and source not in wanted:
+            continue
+        q = f"{source}/{name}"
+        declared = catalogue.declared(q)
+        undeclared: dict[str, None] = {}  # in the order files show them
+        files = []
+        for r in rows.itertuples():
+            new = [c for c in r.extra_columns.split(",") if c and c not in declared]
+            if new:
+                undeclared.update(dict.fromkeys(new))
+                files.append(r.source_file)
+        if not undeclared:
+            continue
+        what = "key(s)" if files[0].endswith(".jsonl") else "column(s)"
+        shown = ", ".join(files[:EXAMPLES_SHOWN])
+        if len(files) > EXAMPLES_SHOWN:
+            shown += f" and {len(files) - EXAMPLES_SHOWN} more"
+        where = f"file{'s' if len(files) > 1 else ''} {shown}"
+        if q in CATALOGUE_ENTITIES.values():
+            missing, usable = f"not in {CATALOGUE_NAME}", "not usable in rules until declared"
+        else:
+            missing = f"not in {CATALOGUE_NAME} (it declares no {q} properties)"
+            usable = "not usable in rules"
+        warnings.append(
+            f"schema drift: {q}: {what} {', '.join(undeclared)} are {missing}: "
+            f"kept as text custom properties, {usable} ({where})"
+        )
+    return warnings
 
 
 def _check_freshness(

@@ -86,3 +86,99 @@ def load(path: Path | None = None) -> GateConfig:
         max_stage_share_change=share(drift, "max_stage_share_change", 0.05),
         max_mean_score_change=float(drift.get("max_mean_score_change", 5)),
     )
+
+
+# --- property catalogue -------------------------------------------------------------------------
+
+#: The catalogue's entity names (dbt_project/seeds/property_catalogue.csv) and the source entity
+#: each one names. Entities not listed here cannot declare properties.
+CATALOGUE_ENTITIES: dict[str, str] = {
+    "contact": "crm/contacts",
+    "company": "crm/companies",
+    "deal": "crm/deals",
+    "activity": "crm/activities",
+    "web_event": "web/events",
+    "email_event": "email/events",
+}
+PROPERTY_TYPES = ("text", "number", "boolean", "date", "enum")
+PROPERTY_KINDS = ("standard", "custom")
+#: How messages name the catalogue (it lives in the dbt project, where analytics engineers edit it).
+CATALOGUE_NAME = "seeds/property_catalogue.csv"
+
+
+@dataclass(frozen=True)
+class CatalogueProperty:
+    """One declared property: ``entity`` is the source entity it belongs to (``crm/contacts``)."""
+
+    entity: str
+    name: str
+    type: str
+    kind: str
+    #: enum only: the allowed values as written (compared trimmed and case-insensitively)
+    allowed_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PropertyCatalogue:
+    properties: tuple[CatalogueProperty, ...] = ()
+
+    def declared(self, qualified: str) -> set[str]:
+        """Every property name the catalogue declares for a source entity (any kind)."""
+        return {p.name for p in self.properties if p.entity == qualified}
+
+    def custom(self, qualified: str) -> list[CatalogueProperty]:
+        """The custom properties (extra columns or keys, kept in ``_properties``) of an entity."""
+        return [p for p in self.properties if p.entity == qualified and p.kind == "custom"]
+
+
+def catalogue_path(dbt_project: Path | None = None) -> Path:
+    return (dbt_project or config.dbt_project_dir()) / "seeds" / "property_catalogue.csv"
+
+
+def load_catalogue(path: Path | None = None) -> PropertyCatalogue:
+    """Read the property catalogue as it is now; a mistake names the file, the line and the value.
+
+    The raw gate reads it on every run (before dbt, so before dbt's seed tests could catch a
+    mistake): a property an analytics engineer declares is checked from the next run on.
+    """
+    import csv
+
+    path = path or catalogue_path()
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"entity", "property", "type", "kind", "allowed_values"} - set(
+            reader.fieldnames or ()
+        )
+        if missing:
+            raise ValueError(f"{path}: column(s) {', '.join(sorted(missing))} missing")
+        properties, seen = [], set()
+        for line, row in enumerate(reader, start=2):
+            where = f"{path} line {line}"
+            name, kind = (row["property"] or "").strip(), (row["kind"] or "").strip()
+            kind_of, type_ = (row["entity"] or "").strip(), (row["type"] or "").strip()
+            if kind_of not in CATALOGUE_ENTITIES:
+                raise ValueError(
+                    f"{where}: entity {kind_of!r} is not one of {', '.join(CATALOGUE_ENTITIES)}"
+                )
+            if not name:
+                raise ValueError(f"{where}: property is empty")
+            if type_ not in PROPERTY_TYPES:
+                raise ValueError(
+                    f"{where}: type {type_!r} is not one of {', '.join(PROPERTY_TYPES)}"
+                )
+            if kind not in PROPERTY_KINDS:
+                raise ValueError(
+                    f"{where}: kind {kind!r} is not one of {', '.join(PROPERTY_KINDS)}"
+                )
+            allowed = tuple(
+                v.strip() for v in (row["allowed_values"] or "").split("|") if v.strip()
+            )
+            if type_ == "enum" and not allowed:
+                raise ValueError(f"{where}: enum {name} lists no allowed_values (a|b|c)")
+            if (kind_of, name) in seen:
+                raise ValueError(f"{where}: {kind_of} property {name} is declared twice")
+            seen.add((kind_of, name))
+            properties.append(
+                CatalogueProperty(CATALOGUE_ENTITIES[kind_of], name, type_, kind, allowed)
+            )
+    return PropertyCatalogue(tuple(properties))

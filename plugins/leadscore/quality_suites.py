@@ -13,12 +13,14 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from leadscore.quality_config import CATALOGUE_ENTITIES, CATALOGUE_NAME
 from leadscore.sources import ENTITIES, LOAD_METADATA_COLUMNS, Entity
 
 TIMESTAMP_REGEX = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$"
 DATE_REGEX = r"^\d{4}-\d{2}-\d{2}$"
 INTEGER_REGEX = r"^-?\d+$"
 NON_NEGATIVE_DECIMAL_REGEX = r"^\d+(?:\.\d+)?$"
+NON_NEGATIVE_INTEGER_REGEX = r"^\d+$"
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 TIMESTAMP_COLUMNS = {
@@ -48,6 +50,8 @@ INTEGER_COLUMNS = {
     "score",
 }
 AMOUNT_COLUMNS = {"annual_revenue", "amount", "annual_value"}
+#: Durations in seconds: numeric (a plausible maximum may be configured), shaped per entity below.
+SECONDS_COLUMNS = {"duration_seconds"}
 BOOLEAN_COLUMNS = {"is_escalated"}
 EMAIL_COLUMNS = {"email"}
 
@@ -80,6 +84,29 @@ ALLOWED_VALUES: dict[tuple[str, str], list[str]] = {
         "form_submission",
         "demo_request",
     ],
+    ("crm/activities", "activity_type"): [
+        "call",
+        "meeting",
+        "sms",
+        "chat",
+        "note",
+        "email",
+        "task",
+    ],
+    ("crm/activities", "direction"): ["inbound", "outbound"],
+}
+#: Shapes of columns whose format differs between entities: (regex, what it is).
+ENTITY_COLUMN_SHAPES: dict[tuple[str, str], tuple[str, str]] = {
+    # logged by the CRM in whole seconds
+    ("crm/activities", "duration_seconds"): (
+        NON_NEGATIVE_INTEGER_REGEX,
+        "a non-negative whole number of seconds",
+    ),
+    # a JSON number from the tracker (arrives as text like "230" or "12.5")
+    ("web/events", "duration_seconds"): (
+        NON_NEGATIVE_DECIMAL_REGEX,
+        "a non-negative number of seconds like 230",
+    ),
 }
 
 #: Columns the raw gate adds when it reads an interval: the record's own day (first 10 characters
@@ -94,6 +121,38 @@ TIME_SUFFIX = "__time"
 #: Date and timestamp columns that record something that already happened, so they cannot lie
 #: after the end of the interval they were delivered in (close_date, due_date, end_date can).
 PAST_COLUMNS = (TIMESTAMP_COLUMNS | {"issued_date", "paid_date", "usage_date"}) - {"close_date"}
+
+#: Custom properties (kind custom in seeds/property_catalogue.csv, delivered in ``_properties``) are
+#: checked in a frame of their own, one row per record and catalogued property with a value: the
+#: record's row in the entity's frame, its file and row, the property, its catalogue type, the value
+#: as delivered, and the value trimmed (lower-cased for boolean and enum) in the column of its type
+#: (null in the others). Which properties exist, their types and allowed values are read from the
+#: catalogue at run time: the suites only know the types.
+PROPERTY_RECORD_COLUMN = "_record"
+PROPERTY_COLUMN = "property"
+PROPERTY_TYPE_COLUMN = "property_type"
+PROPERTY_VALUE_COLUMN = "value"
+PROPERTY_TYPED_COLUMNS = {
+    "number": "number_value",
+    "boolean": "boolean_value",
+    "date": "date_value",
+    "enum": "enum_value",
+}
+#: The ``meta`` key naming the property type a custom-property expectation checks.
+PROPERTY_TYPE_META = "property_type"
+PROPERTY_NUMBER_REGEX = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
+PROPERTY_DATE_REGEX = (
+    r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"(?:T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|\+00:?00))?$"
+)
+PROPERTY_BOOLEAN_VALUES = ["true", "false", "yes", "no", "1", "0"]
+#: What a value of each checked type looks like, as messages say it.
+PROPERTY_TYPE_SHAPES = {
+    "number": "a number like -12 or 8500.0",
+    "boolean": "true/false, yes/no or 1/0",
+    "date": "a date like 2026-11-18 or an ISO 8601 UTC timestamp like 2026-11-18T14:03:22Z",
+    "enum": "one of its allowed_values",
+}
 
 #: What a failed expectation does, in its ``meta``: ``quarantine`` moves the failing rows aside
 #: (up to ``quarantine_max_share`` of the rows), ``fail`` stops the run.
@@ -128,11 +187,20 @@ def score_suite_name(mart: str) -> str:
 
 
 def numeric_columns(entity: Entity) -> list[str]:
-    return [c for c in entity.columns if c in INTEGER_COLUMNS | AMOUNT_COLUMNS]
+    return [c for c in entity.columns if c in INTEGER_COLUMNS | AMOUNT_COLUMNS | SECONDS_COLUMNS]
 
 
 def past_columns(entity: Entity) -> list[str]:
     return [c for c in entity.columns if c in PAST_COLUMNS]
+
+
+def property_suite_name(entity: Entity) -> str:
+    return f"{raw_suite_name(entity)}__properties"
+
+
+def property_entities() -> list[Entity]:
+    """The entities the property catalogue can declare properties of."""
+    return [e for e in ENTITIES if e.qualified in CATALOGUE_ENTITIES.values()]
 
 
 def has_company(entity: Entity) -> bool:
@@ -248,6 +316,82 @@ def raw_suite(entity: Entity) -> gx.ExpectationSuite:
     return suite
 
 
+def property_suite(entity: Entity) -> gx.ExpectationSuite:
+    """Expectations on an entity's catalogued custom property values (see PROPERTY_* above).
+
+    Every check is row-level: a record with a value that does not fit its property's type is
+    quarantined like any other bad row. Enum values are compared with the parameter
+    ``enum_values``: [property, allowed value lower-cased] pairs the gate reads from the catalogue.
+    """
+    q = entity.qualified
+    suite = gx.ExpectationSuite(
+        name=property_suite_name(entity), meta={"gate": "raw", "entity": q, "of": CATALOGUE_NAME}
+    )
+    typed = PROPERTY_TYPED_COLUMNS
+
+    def of_type(kind: str, expectation: gxe.Expectation) -> gxe.Expectation:
+        expectation.meta = {PROPERTY_TYPE_META: kind}
+        return _row(expectation)
+
+    checks: list[gxe.Expectation] = [
+        _table(
+            gxe.ExpectTableColumnsToMatchSet(
+                column_set=[
+                    PROPERTY_RECORD_COLUMN,
+                    "_source_file",
+                    "_row_number",
+                    PROPERTY_COLUMN,
+                    PROPERTY_TYPE_COLUMN,
+                    PROPERTY_VALUE_COLUMN,
+                    *typed.values(),
+                ],
+                exact_match=True,
+                description=f"{q}: the custom property frame has its columns",
+            )
+        ),
+        of_type(
+            "number",
+            gxe.ExpectColumnValuesToMatchRegex(
+                column=typed["number"],
+                regex=PROPERTY_NUMBER_REGEX,
+                description=f"{q}: number properties are {PROPERTY_TYPE_SHAPES['number']}",
+            ),
+        ),
+        of_type(
+            "boolean",
+            gxe.ExpectColumnValuesToBeInSet(
+                column=typed["boolean"],
+                value_set=PROPERTY_BOOLEAN_VALUES,
+                description=f"{q}: boolean properties are {PROPERTY_TYPE_SHAPES['boolean']}",
+            ),
+        ),
+        of_type(
+            "date",
+            gxe.ExpectColumnValuesToMatchRegex(
+                column=typed["date"],
+                regex=PROPERTY_DATE_REGEX,
+                description=f"{q}: date properties are {PROPERTY_TYPE_SHAPES['date']}",
+            ),
+        ),
+        of_type(
+            "enum",
+            gxe.ExpectColumnPairValuesToBeInSet(
+                column_A=PROPERTY_COLUMN,
+                column_B=typed["enum"],
+                value_pairs_set={"$PARAMETER": "enum_values"},
+                ignore_row_if="either_value_is_missing",
+                description=(
+                    f"{q}: enum properties are one of their allowed_values ({CATALOGUE_NAME}), "
+                    "trimmed, in any case"
+                ),
+            ),
+        ),
+    ]
+    for check in checks:
+        suite.add_expectation(check)
+    return suite
+
+
 def _column_expectations(q: str, column: str) -> list[gxe.Expectation]:
     checks: list[gxe.Expectation] = []
     shapes = [
@@ -270,6 +414,14 @@ def _column_expectations(q: str, column: str) -> list[gxe.Expectation]:
                 column=column,
                 value_set=["true", "false"],
                 description=f"{q}: {column} is true/false",
+            )
+        )
+    shape = ENTITY_COLUMN_SHAPES.get((q, column))
+    if shape:
+        regex, what = shape
+        checks.append(
+            gxe.ExpectColumnValuesToMatchRegex(
+                column=column, regex=regex, description=f"{q}: {column} is {what}"
             )
         )
     allowed = ALLOWED_VALUES.get((q, column))
@@ -443,7 +595,7 @@ def _band(
 
 
 def all_raw_suites() -> list[gx.ExpectationSuite]:
-    return [raw_suite(e) for e in ENTITIES]
+    return [raw_suite(e) for e in ENTITIES] + [property_suite(e) for e in property_entities()]
 
 
 def all_score_suites() -> list[gx.ExpectationSuite]:

@@ -59,9 +59,9 @@ candidates as (
 typed as (
     select
         *,
-        case when filter_type = 'number' then {{ dbt.safe_cast('attribute_value', type_double()) }} end
+        case when filter_type = 'number' then {{ try_cast_to('attribute_value', type_double()) }} end
             as value_number,
-        case when filter_type = 'date' then {{ dbt.safe_cast('substr(attribute_value, 1, 10)', 'date') }} end
+        case when filter_type = 'date' then {{ try_cast_to('substr(attribute_value, 1, 10)', 'date') }} end
             as value_date
     from candidates
 ),

@@ -83,11 +83,11 @@ final as (
             else trim(all_values.property_value)
         end as value_text,
         case
-            when catalogue.type = 'number' then {{ dbt.safe_cast('trim(all_values.property_value)', type_double()) }}
+            when catalogue.type = 'number' then {{ try_cast_to('trim(all_values.property_value)', type_double()) }}
         end as value_number,
         case
             when catalogue.type = 'date'
-                then {{ dbt.safe_cast(dbt.split_part("replace(trim(all_values.property_value), 'T', ' ')", "' '", 1), 'date') }}
+                then {{ try_cast_to(dbt.split_part("replace(trim(all_values.property_value), 'T', ' ')", "' '", 1), 'date') }}
         end as value_date
     from all_values
     inner join catalogue

@@ -3,9 +3,12 @@
 -- date, within var validation_lookback_days before that), the scores as they were published then
 -- (no later data) against the outcome in the following validation_horizon_days:
 --   lead_conversion:   open leads (not customers, no won deal yet) with a won deal in the window;
---   account_retention: customer accounts still under contract at the end of the window.
--- Per band: conversion rate, lift over the base rate; overall: AUC. Kept per run (score date), so
--- a team sees the rules' accuracy drift.
+--   account_retention: customer accounts still under contract at the end of the window;
+--   lead_conversion_fresh: the lead_conversion population and outcome, only contacts created
+--     within var validation_fresh_lead_days before the cut-off (the leads sales acts on; long-dead
+--     leads are easy negatives that flatter the AUC of all leads).
+-- Per band: conversion rate, lift over the base rate of the same model; overall: AUC. Every model
+-- is ranked on its own. Kept per run (score date), so a team sees the rules' accuracy drift.
 with history as (
     select * from {{ ref('score_history') }}
 ),
@@ -17,6 +20,13 @@ deals as (
 
 subscriptions as (
     select * from {{ ref('stg_crm__subscriptions') }}
+),
+
+contacts as (
+    select
+        contact_id,
+        cast(created_at as date) as created_date
+    from {{ ref('stg_crm__contacts') }}
 ),
 
 cutoffs as (
@@ -43,10 +53,19 @@ leads as (
                 and deals.closed_date > history.score_date
                 and deals.closed_date
                 <= {{ dbt.dateadd('day', var('validation_horizon_days'), 'history.score_date') }}
-        ) as outcome
+        ) as outcome,
+        -- created within the validation_fresh_lead_days up to and including the cut-off
+        coalesce(
+            contacts.created_date
+            > {{ dbt.dateadd('day', '-' ~ var('validation_fresh_lead_days'), 'history.score_date') }}
+            and contacts.created_date <= history.score_date,
+            false
+        ) as is_fresh
     from history
     inner join cutoffs
         on history.score_date = cutoffs.cutoff_date
+    left join contacts
+        on history.entity_id = contacts.contact_id
     where
         history.entity_type = 'contact'
         and history.stage != 'customer'
@@ -80,12 +99,30 @@ accounts as (
 observations as (
     select
         'lead_conversion' as model,
-        *
+        cutoff_date,
+        entity_id,
+        score,
+        band,
+        outcome
     from leads
     union all
     select
+        'lead_conversion_fresh' as model,
+        cutoff_date,
+        entity_id,
+        score,
+        band,
+        outcome
+    from leads
+    where is_fresh
+    union all
+    select
         'account_retention' as model,
-        *
+        cutoff_date,
+        entity_id,
+        score,
+        band,
+        outcome
     from accounts
 ),
 
@@ -130,7 +167,7 @@ bands as (
     union all
     select
         model,
-        case when model = 'lead_conversion' then 'stage' else 'tier' end as band_type,
+        case when model = 'account_retention' then 'tier' else 'stage' end as band_type,
         band,
         count(*) as entities,
         sum(case when outcome then 1 else 0 end) as positives
