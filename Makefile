@@ -37,7 +37,7 @@ export GX_ANALYTICS_ENABLED := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PYTHONWARNINGS := ignore
 
-.PHONY: help install lock data airflow-init dbt-parse demo history backtest runs summary test test-fast lint format bench expectations clean
+.PHONY: help install lock data airflow-init dbt-parse demo history backtest runs summary test test-fast lint format bench expectations example-bank clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -112,6 +112,9 @@ format: install ## fix what ruff and sqlfluff can fix
 
 expectations: install ## rewrite the Great Expectations suites from plugins/leadscore/quality_suites.py
 	$(BIN)/leadscore expectations
+
+example-bank: install ## real data end to end: bank-marketing landed, back-tested, calibrated, compared with gradient boosting
+	$(BIN)/leadscore example bank-marketing
 
 bench: install ## time generate, initial load, dbt and one DAG run (SCALE=…)
 	$(BIN)/python -m leadscore.bench --scale $(SCALE)

@@ -15,8 +15,9 @@ with logical date D scores day D-1 (`score_date`).
    against the last publish. After an intended rule change, trigger the day with the run param
    `accept_drift` (UI: trigger with config and a logical date), or use
    `leadscore run --day D --accept-drift`.
-5. **calibrate**: suggested points from the rule history (`marts.suggested_rules`,
-   `marts.calibration_summary`); advisory, never adopted by itself (`leadscore adopt`).
+5. **calibrate**: proposed rule rows and thresholds learned from history (`marts.suggested_rules`,
+   `marts.calibration_summary`), once a month when a new cut-off's outcomes are complete;
+   advisory, never adopted by itself (`leadscore adopt`).
 6. **publish**: copy the marts into a new serving file and rename it over
    `data/serving/scores.duckdb` (+ Parquet). A failed gate never reaches it: BI keeps the last
    good publish. A rerun of an older date does not publish over newer scores.
@@ -83,8 +84,9 @@ def scoring_daily():
     calibrate = task(
         task_id="calibrate",
         pool=orch.WRITER_POOL,
-        doc_md="Suggest points from `marts.rule_history`: `marts.suggested_rules` and "
-        "`marts.calibration_summary` (advisory; `leadscore adopt` applies a proposal).",
+        doc_md="Propose rule rows and thresholds from history: `marts.suggested_rules` and "
+        "`marts.calibration_summary`, when a new cut-off completed (advisory; `leadscore adopt` "
+        "applies a proposal).",
     )(orch.run_calibrate)()
 
     publish = task(

@@ -1,13 +1,15 @@
-"""Calibration: suggested points from history, a clean time split, empty tables when short, adopt.
+"""Calibration: rule rows learned from history, scored by the production SQL, adopted in one call.
 
-The warehouse here is synthetic (no dbt run): rule_history, score_history and won deals for a few
-hundred contacts over 9 monthly cut-offs (8 with a complete outcome window), where Software
-contacts and demo requests convert far more often than the rest. Everything runs in seconds.
+The slow tests share one generated year of exports (the session's demo landing), back-tested at 8
+monthly cut-offs (6 with a complete outcome window: 4 train, 2 held out) and calibrated once. The
+fast tests check the pieces that need no dbt: bands, thresholds, statistics and seed rewriting.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,343 +20,290 @@ import pandas as pd
 import pytest
 
 from leadscore import calibrate as cal
-from tests.conftest import ROOT, copy_project
+from leadscore.extract import extract_source
+from leadscore.pipeline import DbtSession, monthly_cutoffs, score_past_dates
+from leadscore.rule_candidates import Candidate, quantile_bands
+from leadscore.sources import SOURCES
+from tests.conftest import ROOT, TEST_END, copy_project
 
 PROJECT = ROOT / "dbt_project"
-#: Monthly cut-offs Jan..Sep 2026; the newest score date makes Jan..Aug complete (90-day horizon).
-CUTOFFS = [date(2026, month, 1) for month in range(1, 10)]
-NEWEST = date(2026, 11, 17)
-TRAIN = CUTOFFS[:5]  # holdout_cutoffs=3 keeps Jun, Jul, Aug apart
-HELDOUT = CUTOFFS[5:8]
-#: The last day a training cut-off's outcome window reaches: deals after it only touch held-out.
-TRAIN_OUTCOMES_END = TRAIN[-1] + timedelta(days=90)
-
-INDUSTRIES = ["Software", "Retail", "Education", "Manufacturing"]
-SENIORITIES = ["c_level", "manager", "individual_contributor"]
-REGIONS = ["North America", "Western Europe"]
+CUTOFFS = 8
+HOLDOUT = 2
 
 
-def _seed_points() -> tuple[dict[tuple[str, str], float], dict[str, float]]:
-    with (PROJECT / "seeds" / "fit_points.csv").open() as fh:
-        fit = {
-            (r["attribute"], r["value"]): float(r["contact_points"])
-            for r in csv.DictReader(fh)
-            if r["segment"] == "default"
+# --- fast: the pieces ----------------------------------------------------------------------------
+
+
+def test_quantile_bands_do_not_overlap_for_whole_numbers_and_days():
+    ages = pd.Series([18, 25, 30, 30, 31, 40, 41, 55, 60, 70] * 10)
+    bands = quantile_bands(ages, "number")
+    assert bands[0].startswith("..") and bands[-1].endswith("..")
+    ends = [tuple(b.split("..")) for b in bands]
+    # each band starts one above the previous band's end: every whole number is in exactly one
+    for (_, high), (low, _) in itertools.pairwise(ends):
+        assert int(low) == int(high) + 1
+    days = pd.Series(pd.date_range("2025-01-01", periods=100, freq="D"))
+    day_bands = quantile_bands(days, "date")
+    assert len(day_bands) == 5
+    assert date.fromisoformat(day_bands[1].split("..")[0]) == date.fromisoformat(
+        day_bands[0].split("..")[1]
+    ) + timedelta(days=1)
+
+
+def test_thresholds_are_where_leads_convert_at_two_and_four_times_the_base_rate():
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0, 100, 20_000)
+    outcome = rng.random(20_000) < 0.5 * (scores / 100) ** 6  # rate rises steeply with the score
+    mql, sql = cal.thresholds(scores, outcome, {"mql": None, "sql": None})
+    base = outcome.mean()
+    assert mql < sql
+    assert outcome[scores >= mql].mean() >= 2 * base
+    assert outcome[scores >= sql].mean() >= 4 * base
+    # just below the MQL threshold, the leads above do not reach twice the base rate yet
+    below = scores[(scores < mql)].max()
+    assert outcome[scores >= below].mean() < 2 * base
+    # a capacity quota: the top 10 % of leads
+    mql_quota, _ = cal.thresholds(scores, outcome, {"mql": 0.1, "sql": None})
+    assert abs((scores >= mql_quota).mean() - 0.1) < 0.01
+
+
+def test_rule_stats_smooth_toward_the_base_rate_and_need_support():
+    y = np.array([True] * 20 + [False] * 980)
+    features = pd.DataFrame(
+        {
+            "a": np.r_[np.ones(10), np.zeros(10), np.ones(90), np.zeros(890)],  # 10 of 100
+            "b": np.r_[np.zeros(20), np.ones(5), np.zeros(975)],  # 0 of 5: too few rows
         }
-    with (PROJECT / "seeds" / "engagement_points.csv").open() as fh:
-        caps = {r["action"]: float(r["max_points"]) for r in csv.DictReader(fh)}
-    return fit, caps
+    )
+    candidates = [Candidate(k, "fit", k, {}) for k in ("a", "b")]
+    stats, base = cal.rule_stats(features, y, candidates)
+    assert base == pytest.approx(0.02)
+    a, b = stats
+    assert a.rows == 100 and a.positives == 10
+    assert 1 < a.lift < 5  # raw lift 5, pulled toward 1 by the prior
+    assert a.supported and not b.supported
 
 
-def _round1(x: float) -> float:
-    return float(np.floor(x * 10 + 0.5 + 1e-9) / 10)
+def _suggested(proposal: str) -> pd.DataFrame:
+    rows = [
+        {
+            "proposal": proposal,
+            "subscore": "fit",
+            "rule": "industry",
+            "operator": "=",
+            "rule_value": "Software",
+            "suggested_points": 12.5,
+        },
+        {
+            "proposal": proposal,
+            "subscore": "fit",
+            "rule": "contact.lead_origin",
+            "operator": "=",
+            "rule_value": "lead_add_form",
+            "suggested_points": 9,
+        },
+        {
+            "proposal": proposal,
+            "subscore": "engagement",
+            "rule": "demo_request_1_in_30d",
+            "action": "demo_request",
+            "source": "web",
+            "min_count": 1,
+            "count_window_days": 30,
+            "funnel_stage": "awareness",
+            "suggested_points": 20,
+            "max_points": 20,
+        },
+        {
+            "proposal": proposal,
+            "subscore": "threshold",
+            "rule": "mql_threshold",
+            "suggested_points": 31.5,
+        },
+        {
+            "proposal": proposal,
+            "subscore": "threshold",
+            "rule": "sql_threshold",
+            "suggested_points": 55,
+        },
+    ]
+    return cal._typed(
+        pd.DataFrame(rows, columns=list(cal.SUGGESTED_COLUMNS)), cal.SUGGESTED_COLUMNS
+    )
 
 
-def build_warehouse(path: Path, *, contacts: int = 600, seed: int = 11) -> Path:
-    """rule_history, score_history and won deals as dbt would leave them, from a known world."""
-    rng = np.random.default_rng(seed)
-    fit_points, caps = _seed_points()
-    ids = [f"C{i:04d}" for i in range(contacts)]
-    industry = rng.choice(INDUSTRIES, contacts, p=[0.3, 0.3, 0.2, 0.2])
-    seniority = rng.choice(SENIORITIES, contacts)
-    region = rng.choice(REGIONS, contacts)
-    customer = rng.random(contacts) < 0.05
-    won_on: dict[str, date] = {}
-    rules, history, deals = [], [], []
-    for day in [*CUTOFFS, NEWEST]:
-        demo = rng.random(contacts) < 0.15
-        demo_points = rng.uniform(10, 60, contacts)
-        opens = rng.random(contacts) < 0.6
-        open_points = rng.uniform(2, 25, contacts)
-        bounce = rng.random(contacts) < 0.1
-        for i, contact in enumerate(ids):
-            fit_rows = [
-                ("industry", industry[i]),
-                ("seniority", seniority[i]),
-                ("region", region[i]),
-            ]
-            engagement_rows = []
-            if demo[i]:
-                engagement_rows.append(
-                    ("demo_request", "1", min(demo_points[i], caps["demo_request"]))
-                )
-            if opens[i]:
-                engagement_rows.append(("open", "3", open_points[i]))
-            if bounce[i]:
-                engagement_rows.append(("bounce", "1", -10.0))
-            fit = sum(fit_points[r] for r in fit_rows)
-            engagement = sum(p for _, _, p in engagement_rows)
-            score = _round1(
-                0.4 * _round1(min(max(fit, 0), 100)) + 0.6 * _round1(min(max(engagement, 0), 100))
-            )
-            stage = "customer" if customer[i] else ("MQL" if score >= 50 else "lead")
-            history.append(("contact", contact, day, score, stage))
-            if day in CUTOFFS:
-                rules += [(day, contact, "fit", a, v, fit_points[(a, v)]) for a, v in fit_rows]
-                rules += [(day, contact, "engagement", a, n, p) for a, n, p in engagement_rows]
-            # who wins a deal in the month after this date (depends on what they are and do now)
-            if contact in won_on or day == NEWEST:
-                continue
-            hazard = 0.02 * (5 if industry[i] == "Software" else 1) * (4 if demo[i] else 1)
-            if rng.random() < min(hazard, 0.9):
-                closed = day + timedelta(days=int(rng.integers(1, 28)))
-                won_on[contact] = closed
-                deals.append((f"D{len(deals)}", contact, True, closed))
-            elif rng.random() < 0.02:
-                deals.append((f"D{len(deals)}", contact, False, day + timedelta(days=5)))
-    history += [("account", "A1", day, 50.0, "B") for day in CUTOFFS]
-    tables = {
-        "marts.rule_history": pd.DataFrame(
-            rules, columns=["score_date", "contact_id", "subscore", "rule", "rule_value", "points"]
-        ),
-        "marts.score_history": pd.DataFrame(
-            history, columns=["entity_type", "entity_id", "score_date", "score", "stage"]
-        ),
-        "staging.stg_crm__deals": pd.DataFrame(
-            deals, columns=["deal_id", "contact_id", "is_won", "closed_date"]
-        ),
-    }
-    types = {"score_date": "date", "closed_date": "date", "points": "decimal(18, 6)"}
-    with duckdb.connect(str(path)) as con:
-        for name, frame in tables.items():
-            con.execute(f"create schema if not exists {name.split('.')[0]}")
-            con.register("rows", frame)
-            columns = ", ".join(
-                f"cast({c} as {types[c]}) as {c}" if c in types else c for c in frame.columns
-            )
-            con.execute(f"create table {name} as select {columns} from rows")
-            con.unregister("rows")
-    return path
+def _write_suggestions(warehouse: Path, frame: pd.DataFrame) -> None:
+    summary = cal._typed(pd.DataFrame(columns=list(cal.SUMMARY_COLUMNS)), cal.SUMMARY_COLUMNS)
+    cal.write_tables(warehouse, cal.CalibrationResult(suggestions=frame, summary=summary))
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def test_adopt_applies_fit_engagement_and_thresholds_in_one_call(tmp_path, capsys):
+    project = copy_project(tmp_path / "project")
+    warehouse = tmp_path / "warehouse.duckdb"
+    _write_suggestions(warehouse, _suggested("share"))
+    before = {p.name: p.read_text() for p in (project / "seeds").glob("*.csv")}
+
+    diff = cal.adopt("share", project=project, warehouse=warehouse)  # dry run: prints, writes not
+    assert "+default,contact.lead_origin,=,lead_add_form,9,," in "\n".join(diff)
+    assert {p.name: p.read_text() for p in (project / "seeds").glob("*.csv")} == before
+    assert "segment_settings.csv (share)" in capsys.readouterr().out
+
+    cal.adopt("share", project=project, warehouse=warehouse, dry_run=False)
+    fit = [r for r in _csv(project / "seeds" / "fit_points.csv") if r["segment"] == "default"]
+    by_key = {(r["attribute"], r["value"]): r for r in fit}
+    # a proposed rule that was there keeps its account points; a new one has none
+    assert by_key[("industry", "Software")]["contact_points"] == "12.5"
+    assert by_key[("industry", "Software")]["account_points"] == "30"
+    assert by_key[("contact.lead_origin", "lead_add_form")]["account_points"] == ""
+    # a rule the proposal leaves out scores accounts only; contact-only rules are gone
+    assert by_key[("size_band", "50-199")]["contact_points"] == ""
+    assert by_key[("size_band", "50-199")]["account_points"] == "25"
+    assert ("seniority", "c_level") not in by_key
+    engagement = _csv(project / "seeds" / "engagement_points.csv")
+    assert [r["rule"] for r in engagement if r["segment"] == "default"] == ["demo_request_1_in_30d"]
+    settings = [r for r in _csv(project / "seeds" / "segment_settings.csv")]
+    assert settings[0]["mql_threshold"] == "31.5" and settings[0]["sql_threshold"] == "55"
+    # --only: one part alone
+    again = copy_project(tmp_path / "again")
+    cal.adopt("share", project=again, warehouse=warehouse, parts=("thresholds",), dry_run=False)
+    assert (again / "seeds" / "fit_points.csv").read_text() == before["fit_points.csv"]
+
+
+def test_adopt_without_a_calibration_says_so(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    with pytest.raises(ValueError, match="run calibrate first"):
+        cal.adopt("share", project=PROJECT, warehouse=warehouse)
+
+
+def test_too_little_history_writes_empty_tables_with_a_note(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    result = cal.calibrate(warehouse, project=PROJECT)
+    assert "nothing to calibrate" in result.note
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(f"select count(*) from {cal.SUMMARY_TABLE}").fetchone()[0] == 0
+        assert con.execute(f"select count(*) from {cal.SUGGESTED_TABLE}").fetchone()[0] == 0
+
+
+# --- slow: a real calibration ------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def synthetic_warehouse(tmp_path_factory) -> Path:
-    return build_warehouse(tmp_path_factory.mktemp("calibrate") / "warehouse.duckdb")
+def calibrated(demo_landing, tmp_path_factory, in_process_dbt):
+    """A year of exports back-tested at monthly cut-offs, then calibrated (tables written)."""
+    root = tmp_path_factory.mktemp("calibrated")
+    warehouse = root / "warehouse.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LEADSCORE_WAREHOUSE", str(warehouse))
+        first = min(date.fromisoformat(p.stem) for p in (demo_landing / "web" / "events").iterdir())
+        for source in SOURCES:
+            extract_source(
+                source,
+                first,
+                TEST_END + timedelta(days=1),
+                warehouse=warehouse,
+                landing=demo_landing,
+            )
+        cutoffs = monthly_cutoffs(TEST_END - timedelta(days=1), CUTOFFS)
+        score_past_dates(cutoffs, current=TEST_END, dbt=in_process_dbt)
+        result = cal.calibrate(warehouse, project=PROJECT, holdout_cutoffs=HOLDOUT)
+    return {"root": root, "warehouse": warehouse, "result": result, "cutoffs": cutoffs}
 
 
-@pytest.fixture
-def warehouse(synthetic_warehouse, tmp_path) -> Path:
-    """A copy the test may write to."""
-    return Path(shutil.copy(synthetic_warehouse, tmp_path / "warehouse.duckdb"))
-
-
-def _points(result: cal.CalibrationResult, proposal: str, rule: str, value: str | None) -> float:
-    rows = result.suggestions
-    rows = rows[(rows["proposal"] == proposal) & (rows["rule"] == rule)]
-    if value is not None:
-        rows = rows[rows["rule_value"] == value]
-    assert len(rows) == 1, (proposal, rule, value)
-    return float(rows["suggested_points"].iloc[0])
-
-
-def _table(path: Path, table: str) -> pd.DataFrame:
-    with duckdb.connect(str(path), read_only=True) as con:
+def _table(warehouse: Path, table: str) -> pd.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(f"select * from {table}").df()
 
 
-def test_proposals_rank_the_heldout_window_and_follow_the_data(warehouse):
-    result = cal.calibrate(warehouse, project=PROJECT)
-
-    assert result.note is None
-    assert result.train_cutoffs == TRAIN
-    assert result.heldout_cutoffs == HELDOUT  # Sep 1 has no complete outcome window yet
-    summary = result.summary.set_index("proposal")
-    assert list(summary.index) == ["current", "share", "logistic"]
-    for proposal in ("share", "logistic"):
-        assert summary.loc[proposal, "heldout_auc"] > 0.6, summary
-        assert summary.loc[proposal, "heldout_lift_top_decile"] > 1.2, summary
-    # Software converts five times as often as Retail or Education: share says so in points
-    software = _points(result, "share", "industry", "Software")
-    assert software == 20  # the best value keeps the attribute's maximum (fit_points scale)
-    assert software > _points(result, "share", "industry", "Retail")
-    assert software > _points(result, "share", "industry", "Education")
-    assert _points(result, "logistic", "industry", "Software") > _points(
-        result, "logistic", "industry", "Retail"
-    )
-    # demo requests quadruple conversion, opens do nothing: the best action keeps its points
-    assert _points(result, "share", "demo_request", None) == 40
-    assert _points(result, "share", "open", None) < 20
-    assert _points(result, "share", "bounce", None) <= 0  # penalties stay penalties
-    assert _points(result, "logistic", "bounce", None) <= 0
-
-    # written: both tables, the declared columns, calibrated on the newest training cut-off
-    suggested = _table(warehouse, cal.SUGGESTED_TABLE)
-    written = _table(warehouse, cal.SUMMARY_TABLE)
-    assert list(suggested.columns) == list(cal.SUGGESTED_COLUMNS)
-    assert list(written.columns) == list(cal.SUMMARY_COLUMNS)
-    assert set(pd.to_datetime(suggested["calibrated_on"]).dt.date) == {TRAIN[-1]}
-    assert len(written) == 3 and len(suggested) == len(result.suggestions)
-    training = written.set_index("proposal").loc["share"]
-    assert (training["train_cutoffs"], training["heldout_cutoffs"]) == (5, 3)
-    # support is counted on training rows: customers and contacts already won are not in them
-    software_rows = suggested[(suggested["rule_value"] == "Software")]["contacts_with"].iloc[0]
-    assert 0 < software_rows < 5 * 600 * 0.35
-
-
-def test_heldout_rows_never_reach_training(warehouse, tmp_path):
-    before = cal.calibrate(warehouse, project=PROJECT, write=False)
-
-    mutated = Path(shutil.copy(warehouse, tmp_path / "mutated.duckdb"))
-    with duckdb.connect(str(mutated)) as con:
-        # held-out features: everyone requested a demo, nobody is in Software any more
-        con.execute(
-            """update marts.rule_history set rule_value = 'Retail', points = 6
-            where score_date >= $first and rule = 'industry'""",
-            {"first": HELDOUT[0]},
+@pytest.mark.slow
+def test_proposals_are_rule_rows_on_the_lead_score_scale(calibrated):
+    result = calibrated["result"]
+    assert result.note is None, result.note
+    assert len(result.heldout_cutoffs) == HOLDOUT and len(result.train_cutoffs) >= 2
+    rules = _table(calibrated["warehouse"], cal.SUGGESTED_TABLE)
+    summary = _table(calibrated["warehouse"], cal.SUMMARY_TABLE)
+    assert set(summary["proposal"]) == {"current", "share", "logistic"}
+    for proposal in cal.PROPOSALS:
+        mine = rules[rules["proposal"] == proposal]
+        scored = mine[mine["subscore"] != "threshold"]
+        assert len(scored) >= 5, f"{proposal} proposes too few rules"
+        # signs agree with the data: no positive points for a rule that converts below the base
+        with_lift = scored.dropna(subset=["lift"])
+        wrong = with_lift[
+            ((with_lift["suggested_points"] > 0) & (with_lift["lift"] < 1))
+            | ((with_lift["suggested_points"] < 0) & (with_lift["lift"] > 1))
+        ]
+        assert wrong.empty, wrong[["rule", "rule_value", "suggested_points", "lift"]]
+        # engagement rules respect their own caps: a count rule gives its points once
+        engagement = scored[scored["subscore"] == "engagement"]
+        counts = engagement[engagement["min_count"].notna()]
+        assert (counts["max_points"] == counts["suggested_points"].abs()).all()
+        assert (scored["suggested_points"].abs() <= 100).all()
+        # adopted, it does not clip most contacts to 0 or 100
+        row = summary[summary["proposal"] == proposal].iloc[0]
+        assert row["fit_at_0_share"] < 0.5, row
+        assert row["at_100_share"] < 0.1, row
+        assert row["heldout_auc"] > 0.7, row
+        # thresholds are proposed beside today's
+        thresholds = mine[mine["subscore"] == "threshold"].set_index("rule")
+        assert thresholds.loc["mql_threshold", "current_points"] == 50
+        assert (
+            thresholds.loc["mql_threshold", "suggested_points"]
+            < (thresholds.loc["sql_threshold", "suggested_points"])
         )
-        con.execute(
-            """insert into marts.rule_history
-            select distinct score_date, contact_id, 'engagement', 'demo_request', '1', 60
-            from marts.rule_history where score_date >= $first""",
-            {"first": HELDOUT[0]},
-        )
-        # held-out scores reversed, held-out outcomes replaced: only deals no training
-        # cut-off's window reaches move
-        con.execute(
-            "update marts.score_history set score = 100 - score where score_date >= $first",
-            {"first": HELDOUT[0]},
-        )
-        con.execute(
-            "delete from staging.stg_crm__deals where is_won and closed_date > $end",
-            {"end": TRAIN_OUTCOMES_END},
-        )
-        con.execute(
-            """insert into staging.stg_crm__deals
-            select 'X' || entity_id, entity_id, true, $end + 10
-            from marts.score_history
-            where score_date = $first and entity_type = 'contact' and hash(entity_id) % 7 = 0""",
-            {"first": HELDOUT[0], "end": TRAIN_OUTCOMES_END},
-        )
-    after = cal.calibrate(mutated, project=PROJECT, write=False)
-
-    pd.testing.assert_frame_equal(before.suggestions, after.suggestions)
-    assert before.details["l2_strength"] == after.details["l2_strength"]
-    # ... while the held-out evaluation did see the change
-    for proposal in ("current", "share", "logistic"):
-        assert before.auc(proposal) != after.auc(proposal)
+    assert summary["heldout_auc_fresh"].notna().all()
 
 
-def test_too_little_history_writes_empty_tables_with_a_note(warehouse, tmp_path):
-    cal.calibrate(warehouse, project=PROJECT)  # a full calibration first: it must be replaced
-    assert len(_table(warehouse, cal.SUGGESTED_TABLE)) > 0
+@pytest.mark.slow
+def test_reported_auc_is_what_adopting_the_proposal_gives(calibrated, tmp_path):
+    """Adopt logistic into a copy of the project, score the held-out cut-offs the normal way
+    (leadscore history), and compute the AUC over the same rows: it is the reported one."""
+    result = calibrated["result"]
+    project = copy_project(tmp_path / "project")
+    warehouse = Path(shutil.copy(calibrated["warehouse"], tmp_path / "warehouse.duckdb"))
+    cal.adopt("logistic", project=project, warehouse=warehouse, dry_run=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LEADSCORE_WAREHOUSE", str(warehouse))
+        dbt = DbtSession(project=project, target=tmp_path / "target")
+        score_past_dates(result.heldout_cutoffs, current=TEST_END, dbt=dbt)
+        settings = cal.Settings.load(PROJECT)
+        frame, _ = cal.load_population(calibrated["warehouse"], settings)
+    heldout = frame[frame["cutoff_date"].isin(result.heldout_cutoffs)]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        scores = con.execute(
+            """select score_date as cutoff_date, entity_id as contact_id, score
+            from marts.score_history where entity_type = 'contact'"""
+        ).df()
+    scores["cutoff_date"] = pd.to_datetime(scores["cutoff_date"]).dt.date
+    merged = heldout.drop(columns="score").merge(scores, on=["cutoff_date", "contact_id"])
+    assert len(merged) == len(heldout)
+    from sklearn.metrics import roc_auc_score
 
-    short = cal.calibrate(warehouse, project=PROJECT, holdout_cutoffs=7)
-    assert "too little history" in short.note and "1 to train" in short.note
-    for table, columns in (
-        (cal.SUGGESTED_TABLE, cal.SUGGESTED_COLUMNS),
-        (cal.SUMMARY_TABLE, cal.SUMMARY_COLUMNS),
-    ):
-        frame = _table(warehouse, table)
-        assert frame.empty and list(frame.columns) == list(columns)
-
-    # no conversions in training
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("delete from staging.stg_crm__deals")
-    none_won = cal.calibrate(warehouse, project=PROJECT)
-    assert "no conversions" in none_won.note and none_won.suggestions.empty
-
-    # no outcome window complete yet: history ends at the last cut-off
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("delete from marts.score_history where score_date > $d", {"d": CUTOFFS[1]})
-    young = cal.calibrate(warehouse, project=PROJECT)
-    assert "nothing to calibrate" in young.note
-
-    # a warehouse dbt never built: still no exception, still the two (empty) tables
-    bare = tmp_path / "bare.duckdb"
-    duckdb.connect(str(bare)).close()
-    empty = cal.calibrate(bare, project=PROJECT)
-    assert "marts.rule_history" in empty.note
-    assert _table(bare, cal.SUMMARY_TABLE).empty
+    adopted = roc_auc_score(merged["outcome"], merged["score"])
+    assert adopted == pytest.approx(result.auc("logistic"), abs=1e-9)
 
 
-def test_adopt_rewrites_only_the_points_column_of_a_copy(warehouse, tmp_path, capsys):
-    project = copy_project(tmp_path / "dbt_project")
-    seeds = project / "seeds"
-    fit_before = (seeds / "fit_points.csv").read_text()
-    engagement_before = (seeds / "engagement_points.csv").read_text()
-    result = cal.calibrate(warehouse, project=project)
-
-    diff = cal.adopt("share", project=project, warehouse=warehouse)  # dry run
-    assert (seeds / "fit_points.csv").read_text() == fit_before
-    assert (seeds / "engagement_points.csv").read_text() == engagement_before
-    assert any(line.startswith("+default,industry,") for line in diff)
-    assert "fit_points.csv" in capsys.readouterr().out
-
-    applied = cal.adopt("share", project=project, warehouse=warehouse, dry_run=False)
-    assert applied == diff
-    suggested = result.suggestions[
-        (result.suggestions["proposal"] == "share")
-        & (result.suggestions["subscore"] == "fit")
-        & result.suggestions["suggested_points"].notna()
-    ]
-    expected = {
-        (r.rule, r.rule_value): r.suggested_points for r in suggested.itertuples(index=False)
-    }
-    old = list(csv.DictReader(fit_before.splitlines()))
-    new = list(csv.DictReader((seeds / "fit_points.csv").read_text().splitlines()))
-    assert len(old) == len(new)
-    for before, after in zip(old, new, strict=True):
-        key = (before["attribute"], before["value"])
-        for column in before:
-            if column == "contact_points" and before["segment"] == "default" and key in expected:
-                assert float(after[column]) == expected[key]
-            else:
-                assert after[column] == before[column], (key, column)
-    # lines without a suggestion are byte for byte what they were (quotes, descriptions)
-    old_lines, new_lines = (
-        fit_before.splitlines(),
-        (seeds / "fit_points.csv").read_text().splitlines(),
-    )
-    changed = [i for i, (a, b) in enumerate(zip(old_lines, new_lines, strict=True)) if a != b]
-    assert len(changed) == sum(line.startswith("+default") for line in diff)
-    assert (seeds / "engagement_points.csv").read_text() == engagement_before
-
-    cal.adopt(
-        "logistic", project=project, warehouse=warehouse, subscore="engagement", dry_run=False
-    )
-    old = list(csv.DictReader(engagement_before.splitlines()))
-    new = list(csv.DictReader((seeds / "engagement_points.csv").read_text().splitlines()))
-    assert [r["action"] for r in new] == [r["action"] for r in old]
-    for before, after in zip(old, new, strict=True):
-        assert {k: v for k, v in before.items() if k != "points"} == {
-            k: v for k, v in after.items() if k != "points"
-        }
-    assert new != old
-
-    with pytest.raises(ValueError, match="proposal"):
-        cal.adopt("current", project=project, warehouse=warehouse)
+@pytest.mark.slow
+def test_heldout_rows_never_reach_training(calibrated):
+    result = calibrated["result"]
+    assert max(result.train_cutoffs) < min(result.heldout_cutoffs)
+    rules = _table(calibrated["warehouse"], cal.SUGGESTED_TABLE)
+    assert set(pd.to_datetime(rules["calibrated_on"]).dt.date) == {result.train_cutoffs[-1]}
+    settings = cal.Settings.load(PROJECT)
+    frame, _ = cal.load_population(calibrated["warehouse"], settings)
+    train_rows = frame["cutoff_date"].isin(result.train_cutoffs).sum()
+    summary = _table(calibrated["warehouse"], cal.SUMMARY_TABLE)
+    assert (summary["train_rows"] == train_rows).all()
+    # support counts come from training rows only
+    assert rules["contacts_with"].max() <= train_rows
 
 
-def test_lead_score_of_todays_points_is_the_published_score(synthetic_warehouse):
-    frame, rules, note = cal.load_history(synthetic_warehouse)
-    assert note is None
-    features = cal.build_features(frame, rules)
-    scores = cal.lead_scores(features, cal.load_seeds(PROJECT))
-    np.testing.assert_array_equal(scores, frame["score"].to_numpy())
-    # the population is model_validation's: no customers, no accounts, nobody already won
-    assert not frame["contact_id"].str.startswith("A").any()
-    assert len(frame.groupby(["cutoff_date", "contact_id"])) == len(frame)
-
-
-def test_auc_counts_ties_half_and_lift_takes_the_top_decile():
-    assert cal.auc([1, 2, 3, 4], [0, 0, 1, 1]) == 1.0
-    assert cal.auc([1, 1, 1, 1], [0, 1, 0, 1]) == 0.5
-    assert cal.auc([1, 2, 2, 3], [0, 1, 0, 1]) == pytest.approx(0.875)
-    assert cal.auc([1, 2], [0, 0]) is None
-    frame = pd.DataFrame(
-        {"contact_id": [f"C{i:02d}" for i in range(20)], "cutoff_date": [date(2026, 1, 1)] * 20}
-    ).assign(outcome=[True, True] + [False] * 16 + [True, False])
-    scores = np.arange(20, 0, -1)  # the first two rows score highest: both converted
-    assert cal.top_decile_lift(frame, scores) == pytest.approx(1.0 / (3 / 20))
-
-
-def test_logistic_regression_recovers_known_coefficients():
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=(20_000, 2))
-    y = (rng.random(20_000) < 1 / (1 + np.exp(-(-1.0 + 1.5 * x[:, 0] - 0.5 * x[:, 1])))).astype(
-        float
-    )
-    beta = cal.fit_logistic(x, y, strength=1e-6)
-    np.testing.assert_allclose(beta, [-1.0, 1.5, -0.5], atol=0.08)
-    shrunk = cal.fit_logistic(x, y, strength=1.0)
-    assert abs(shrunk[1]) < abs(beta[1])
+@pytest.mark.slow
+def test_the_daily_task_recalibrates_only_when_a_cutoff_completes(calibrated, monkeypatch):
+    monkeypatch.setenv("LEADSCORE_WAREHOUSE", str(calibrated["warehouse"]))
+    assert "already calibrated" in cal.calibrate_advisory()["note"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leadscore.generate import FREE_MAIL, generate
+from leadscore.generate import ACTIVITY_TYPES, CUSTOM_PROPERTIES, FREE_MAIL, LEAD_ORIGINS, generate
 from leadscore.sources import ENTITIES
 
 END = date(2026, 3, 31)
@@ -64,9 +64,11 @@ def test_one_file_per_entity_and_day_with_documented_columns(small):
         assert {p.stem for p in files} == days, entity.qualified
         assert {p.suffix for p in files} == {f".{entity.extension}"}
         if entity.file_format == "csv":
+            # the documented columns, then the demo CRM's custom properties
+            expected = [*entity.columns, *CUSTOM_PROPERTIES.get(entity.qualified, ())]
             for path in files:
                 with path.open(newline="") as fh:
-                    assert next(csv.reader(fh)) == list(entity.columns), path
+                    assert next(csv.reader(fh)) == expected, path
 
 
 def test_records_fall_on_their_file_day_and_keys_are_unique_per_file(small):
@@ -105,3 +107,18 @@ def test_winners_engage_more_than_losers(tmp_path):
     activity = web.reindex(won.index, fill_value=0)
     assert 0.15 <= won.mean() <= 0.45, f"win rate {won.mean():.2f}"
     assert activity[won].median() > activity[~won].median()
+
+
+def test_the_demo_crm_holds_custom_properties_activities_and_time_on_site(small):
+    """What real CRMs hold beyond the documented columns, and it says something about buyers."""
+    contacts = _frame(small, "crm/contacts")
+    assert set(contacts.lead_origin.dropna()) - {""} <= set(LEAD_ORIGINS)
+    assert 0.2 <= (contacts.annual_budget != "").mean() <= 0.6, "a budget is often not stated"
+    activities = _frame(small, "crm/activities")
+    assert set(activities.activity_type) <= set(ACTIVITY_TYPES)
+    assert set(activities.contact_id) <= set(contacts.contact_id)
+    talks = activities[activities.activity_type.isin(["call", "meeting"])]
+    assert (talks.duration_seconds != "").any()
+    web = _frame(small, "web/events")
+    viewed = web[web.event_type == "page_view"]
+    assert viewed.duration_seconds.notna().all()

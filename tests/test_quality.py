@@ -356,28 +356,29 @@ def test_an_unknown_activity_type_is_quarantined(tmp_path):
     assert _raw_count(warehouse, "raw.crm__activities") == 59
 
 
-@pytest.mark.parametrize(
-    ("column", "value", "expected"),
-    [
-        ("duration_seconds", "-5", "duration_seconds is a non-negative whole number of seconds"),
-        ("duration_seconds", "12.5", "duration_seconds is a non-negative whole number of seconds"),
-        ("direction", "sideways", "direction is one of inbound, outbound"),
-    ],
-)
-def test_activity_columns_are_checked(tmp_path, column, value, expected):
-    warehouse = _load(tmp_path, bad={("crm/activities", column, 2): value})
+def test_activity_and_web_event_columns_are_checked(tmp_path):
+    bad = {
+        ("crm/activities", "duration_seconds", 1): "-5",
+        ("crm/activities", "duration_seconds", 2): "12.5",
+        ("crm/activities", "direction", 3): "sideways",
+        ("web/events", "duration_seconds", 1): "12.5",  # a JSON number may have decimals
+        ("web/events", "duration_seconds", 2): "-3",
+    }
+    warehouse = _load(tmp_path, bad=bad)
     with pytest.raises(quality.GateFailed) as failed:
         quality.raw_gate([DAY], warehouse=warehouse)
-    assert f"column {column}: 1 of 3 rows" in str(failed.value)
-    assert expected in str(failed.value)
-
-
-def test_web_event_duration_is_a_non_negative_number(tmp_path):
-    ok = _load(tmp_path / "ok", bad={("web/events", "duration_seconds", 2): "12.5"})
-    assert quality.raw_gate([DAY], warehouse=ok).success
-    bad = _load(tmp_path / "bad", bad={("web/events", "duration_seconds", 2): "-3"})
-    with pytest.raises(quality.GateFailed, match="duration_seconds is a non-negative number"):
-        quality.raw_gate([DAY], warehouse=bad)
+    message = str(failed.value)
+    for expected in (
+        "column duration_seconds: 2 of 3 rows fail 'crm/activities: duration_seconds is a "
+        "non-negative whole number of seconds' (expect_column_values_to_match_regex) "
+        "(values '-5', '12.5')",
+        "column direction: 1 of 3 rows fail 'crm/activities: direction is one of inbound, "
+        "outbound' (expect_column_values_to_be_in_set) (values 'sideways')",
+        "column duration_seconds: 1 of 3 rows fail 'web/events: duration_seconds is a "
+        "non-negative number of seconds like 230' (expect_column_values_to_match_regex) "
+        f"(values '-3'); e.g. file web/events/{DAY}.jsonl row 2",
+    ):
+        assert expected in message, message
 
 
 def test_custom_property_values_that_do_not_fit_their_type_are_quarantined(tmp_path):

@@ -18,10 +18,19 @@
 
 {#- Does a value (its text, and its number or date where typed) pass rule `r`? `r` has the
     columns operator, value, low_number, high_number, low_date, high_date. is_unknown is tested
-    where values are missing (no row), so it never matches a present value here. -#}
+    where values are missing (no row), so it never matches a present value here. '=' compares a
+    typed value as a number or a date (the CRM may write 6400.0, or a time of day), text
+    case-insensitively. -#}
 {% macro rule_matches(r, value_text, value_number, value_date) -%}
     case {{ r }}.operator
-        when '=' then lower(trim({{ value_text }})) = lower(trim({{ r }}.value))
+        when '=' then
+            case
+                when {{ value_number }} is not null
+                    then {{ value_number }} = {{ try_cast_to("trim(" ~ r ~ ".value)", type_double()) }}
+                when {{ value_date }} is not null
+                    then {{ value_date }} = {{ try_cast_to("trim(" ~ r ~ ".value)", 'date') }}
+                else lower(trim({{ value_text }})) = lower(trim({{ r }}.value))
+            end
         when 'in' then {{ dbt.position("'|' || lower(trim(" ~ value_text ~ ")) || '|'", "'|' || lower(" ~ r ~ ".value) || '|'") }} > 0
         when 'contains' then {{ dbt.position('lower(' ~ r ~ '.value)', 'lower(' ~ value_text ~ ')') }} > 0
         when 'matches' then {{ regexp_matches(value_text, r ~ '.value') }}
@@ -93,6 +102,12 @@
             > {{ try_cast_to("trim(" ~ dbt.split_part(value, "'..'", 2) ~ ")", 'date') }}
         )
             then 'between ''' || {{ value }} || ''' has its ends reversed (low..high)'
+        when {{ operator }} = '=' and {{ value_type }} = 'number'
+            and {{ try_cast_to("trim(" ~ value ~ ")", type_double()) }} is null
+            then '= compares numbers, but ''' || {{ value }} || ''' is not a number'
+        when {{ operator }} = '=' and {{ value_type }} = 'date'
+            and {{ try_cast_to("trim(" ~ value ~ ")", 'date') }} is null
+            then '= compares dates, but ''' || {{ value }} || ''' is not a date (YYYY-MM-DD)'
         when {{ operator }} = 'matches' and not {{ regex_is_valid(value) }}
             then 'matches ''' || {{ value }} || ''' is not a valid regular expression'
         when {{ operator }} = '=' and {{ value_type }} = 'enum'

@@ -171,6 +171,7 @@ SUMMARY_COLUMNS = {
     "fresh_rows": "bigint",
     "fresh_positives": "bigint",
     "calibrated_on": "date",
+    "cutoffs": "varchar",
     "calibrated_at": "timestamp with time zone",
 }
 
@@ -457,12 +458,12 @@ def _calibrated_cutoffs(warehouse: Path) -> list[date] | None:
     import duckdb
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        if not _has_table(con, "marts", "calibration_details"):
+        if not _has_table(con, "marts", "calibration_summary"):
             return None
-        rows = con.execute(
-            "select cutoff_date from marts.calibration_details order by 1"
-        ).fetchall()
-    return [r[0] for r in rows] or None
+        row = con.execute(f"select max(cutoffs) from {SUMMARY_TABLE}").fetchone()
+    if not row or not row[0]:
+        return None
+    return [date.fromisoformat(d) for d in row[0].split(",")]
 
 
 def load_population(warehouse: Path, settings: Settings) -> tuple[pd.DataFrame, str | None]:
@@ -963,6 +964,7 @@ def _evaluate(
         "fresh_rows": int(fresh.sum()),
         "fresh_positives": int(outcome[fresh].sum()),
         "calibrated_on": cutoffs[0][-1],
+        "cutoffs": ",".join(d.isoformat() for d in [*cutoffs[0], *cutoffs[1]]),
     }
 
 
@@ -1148,7 +1150,7 @@ def _calibrate(
         train_cutoffs=train_cutoffs,
         heldout_cutoffs=heldout_cutoffs,
         note=note,
-        details={**details, "cutoffs": [*train_cutoffs, *heldout_cutoffs]},
+        details=details,
     )
 
 
@@ -1193,13 +1195,9 @@ def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
 
 
 def write_tables(warehouse: Path, result: CalibrationResult) -> None:
-    """Replace marts.suggested_rules, marts.calibration_summary and the cut-offs used (marts.
-    calibration_details) in one transaction."""
+    """Replace marts.suggested_rules and marts.calibration_summary in one transaction."""
     import duckdb
 
-    cutoffs = pd.DataFrame(
-        {"cutoff_date": pd.Series(result.details.get("cutoffs") or [], dtype="object")}
-    )
     with duckdb.connect(str(warehouse)) as con:
         con.execute("begin transaction")
         try:
@@ -1207,7 +1205,6 @@ def write_tables(warehouse: Path, result: CalibrationResult) -> None:
             for table, columns, frame in (
                 (SUGGESTED_TABLE, SUGGESTED_COLUMNS, result.suggestions),
                 (SUMMARY_TABLE, SUMMARY_COLUMNS, result.summary),
-                ("marts.calibration_details", {"cutoff_date": "date"}, cutoffs),
             ):
                 ddl = ", ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
                 con.execute(f"create or replace table {table} ({ddl})")

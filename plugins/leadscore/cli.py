@@ -153,6 +153,14 @@ def _cmd_adopt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_example(args: argparse.Namespace) -> int:
+    from leadscore.examples.bank_marketing_run import run
+
+    result = run(args.out, sample=args.sample, every_months=args.every_months)
+    print("\n".join(result.lines()))
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from leadscore.report import render_report
 
@@ -278,6 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--apply", action="store_true", help="write the seed (default: only print)")
     p.set_defaults(func=_cmd_adopt)
+
+    p = sub.add_parser(
+        "example",
+        help="run a documented example end to end (bank-marketing: real people and outcomes)",
+    )
+    p.add_argument("name", choices=["bank-marketing"])
+    p.add_argument("--out", type=Path, default=None, help="work folder (data/examples/<name>)")
+    p.add_argument("--sample", type=int, default=None, help="keep about this many people")
+    p.add_argument("--every-months", type=int, default=1, help="score every n-th month only")
+    p.set_defaults(func=_cmd_example)
 
     p = sub.add_parser("report", help="write the HTML report of a score date from the serving copy")
     p.add_argument(

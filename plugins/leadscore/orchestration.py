@@ -106,7 +106,7 @@ def run_publish(data_interval_end: datetime | None = None, run_id: str | None = 
 
 
 def run_calibrate() -> dict:
-    """Task: suggest points from rule_history (advisory: see ``calibrate_advisory``)."""
+    """Task: propose rule rows from history (advisory: see ``calibrate_advisory``)."""
     from leadscore.calibrate import calibrate_advisory
 
     return calibrate_advisory()

@@ -48,6 +48,7 @@ class RuleSandbox:
         self.source_project = project or config.dbt_project_dir()
         self._own_root = root is None
         self.root = Path(root or tempfile.mkdtemp(prefix="leadscore-rules-"))
+        self.root.mkdir(parents=True, exist_ok=True)
         self.warehouse = self.root / "warehouse.duckdb"
         self.project = self.root / "dbt_project"
         self.seconds: dict[str, float] = {}

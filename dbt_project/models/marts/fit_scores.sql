@@ -1,6 +1,8 @@
 -- Fit (explicit) score per contact and per account: who they are. Each *_points column is the sum
 -- of the fit_points rows that fired for that attribute (other_points: every other attribute, such
 -- as lead_source, country and catalogued properties); fit_score is their sum limited to 0-100.
+{%- set builtin_attributes = ['industry', 'size_band', 'region', 'icp', 'seniority', 'department', 'email_domain'] %}
+
 with hits as (
     select * from {{ ref('int_fit_rule_hits') }}
 ),
@@ -23,13 +25,12 @@ points_per_entity as (
     select
         entity_type,
         entity_id,
-        {% for attribute in ['industry', 'size_band', 'region', 'icp', 'seniority', 'department', 'email_domain'] -%}
+        {% for attribute in builtin_attributes -%}
             sum(case when attribute = '{{ attribute }}' then points else 0 end) as {{ attribute }}_points,
         {% endfor -%}
         sum(
             case
-                when attribute not in ('industry', 'size_band', 'region', 'icp', 'seniority', 'department', 'email_domain')
-                    then points
+                when attribute not in {{ sql_list(builtin_attributes) }} then points
                 else 0
             end
         ) as other_points,
@@ -44,7 +45,7 @@ final as (
         entities.entity_id,
         entities.account_id,
         {{ score_date() }} as score_date,
-        {% for attribute in ['industry', 'size_band', 'region', 'icp', 'seniority', 'department', 'email_domain'] -%}
+        {% for attribute in builtin_attributes -%}
             cast(coalesce(points_per_entity.{{ attribute }}_points, 0) as {{ type_double() }})
                 as {{ attribute }}_points,
         {% endfor -%}
