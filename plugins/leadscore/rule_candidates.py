@@ -30,9 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-#: Count rule thresholds and windows (days) tried per action.
-COUNT_THRESHOLDS = (1, 3, 10)
-COUNT_WINDOWS = (30, 90, 365)
+#: Count rule thresholds and windows (days) tried per action: recency (a week, a month) and
+#: frequency (once, a few times, often).
+COUNT_THRESHOLDS = (1, 2, 3, 5, 10)
+COUNT_WINDOWS = (7, 30, 90, 365)
 #: Quantile bands a number or date property is cut into.
 QUANTILE_BANDS = 5
 #: A text property or derived attribute contributes at most this many of its commonest values.

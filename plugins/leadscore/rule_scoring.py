@@ -30,7 +30,7 @@ from leadscore.pipeline import DbtSession
 log = logging.getLogger(__name__)
 
 #: What a ledger and a lead score need: the models behind them, not the kept or published ones.
-LEDGER_SELECTOR = "+int_score_ledger"
+LEDGER_SELECTOR = "+int_fit_rule_hits +int_engagement_rule_hits"
 LEAD_SCORES_SELECTOR = "+lead_scores"
 
 
@@ -122,13 +122,18 @@ class RuleSandbox:
     # --- scoring -------------------------------------------------------------------------------
 
     def ledger(self, score_date: date, contact_ids: list[str] | None = None) -> pd.DataFrame:
-        """Fit and engagement rules every contact had on ``score_date`` (int_score_ledger)."""
-        self._run(score_date, "run", "--select", LEDGER_SELECTOR)
+        """Fit and engagement rules every contact had on ``score_date``: the rows of the ledger
+        (int_score_ledger) without the financial rules, read from the two rule-hit models."""
+        self._run(score_date, "run", "--select", *LEDGER_SELECTOR.split())
         return self._read(
-            """select entity_id as contact_id, subscore, rule, rule_value,
-                cast(points as double) as points
-            from intermediate.int_score_ledger
-            where entity_type = 'contact' and subscore in ('fit', 'engagement')""",
+            """select entity_id as contact_id, 'fit' as subscore, attribute as rule,
+                attribute_value as rule_value, cast(points as double) as points
+            from intermediate.int_fit_rule_hits
+            where entity_type = 'contact'
+            union all
+            select contact_id, 'engagement' as subscore, rule,
+                cast(event_count as varchar) as rule_value, cast(points as double) as points
+            from intermediate.int_engagement_rule_hits""",
             contact_ids,
         )
 

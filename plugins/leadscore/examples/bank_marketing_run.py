@@ -311,6 +311,7 @@ def _features(warehouse: Path, frame: pd.DataFrame) -> pd.DataFrame:
             group by population.cutoff_date, population.contact_id
             """
         ).df()
+    calls["cutoff_date"] = pd.to_datetime(calls["cutoff_date"]).dt.date
     properties = pd.DataFrame(
         [json.loads(p) if isinstance(p, str) else {} for p in contacts["_properties"]],
         index=contacts["contact_id"],
