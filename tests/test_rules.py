@@ -131,15 +131,19 @@ ENGAGEMENT_RULES = [
 ]
 NEW_ENGAGEMENT = [r["rule"] for r in ENGAGEMENT_RULES]
 
+#: = compares text (docs/rules.md): the CRM writes a budget as 6400.0, so = 6400 fires for nobody.
+MATCHES_NOBODY = {"budget_equals_other_text"}
 #: Test 2: one rule per operator (the values of the two "exact ends" rules come from the data).
 OPERATOR_RULES = [
     "annual_revenue_between",
     "employees_between_exact_ends",
     "created_up_to",
     "funding_stage_equals",
-    "budget_equals_number",
-    "revenue_equals_number",
-    "created_on_date",
+    "employees_equals",
+    "budget_between_one_value",
+    "budget_equals_crm_text",
+    "budget_equals_other_text",
+    "created_on_day",
     "budget_unknown",
     "budget_open_between",
     "lead_source_known",
@@ -233,12 +237,13 @@ def contacts(before) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def operator_rules(companies, contacts) -> dict[str, dict[str, str]]:
-    """Test 2's fit rules by name; two take their ends from the data to check they are inclusive."""
+    """Test 2's fit rules by name; some take their values from the data (ends that exist, to
+    see that they are included; a budget as the CRM writes it)."""
     employees = companies.employees.dropna().astype(int).sort_values().to_numpy()
     low, high = employees[len(employees) // 4], employees[3 * len(employees) // 4]
     created = sorted(companies.created_at.dt.date)[len(companies) // 2]
-    budget = contacts.annual_budget.dropna().astype(float).mode().iloc[0]
-    revenue = companies.annual_revenue.dropna().astype(float).iloc[0]
+    budget = contacts.annual_budget.dropna().mode().iloc[0]  # as the CRM writes it: 6400.0
+    size = companies.employees.dropna().astype(int).mode().iloc[0]
     return {
         "annual_revenue_between": _fit_rule(
             "company.annual_revenue", "between", "1000000..50000000", 3, 4
@@ -248,12 +253,19 @@ def operator_rules(companies, contacts) -> dict[str, dict[str, str]]:
         ),
         "created_up_to": _fit_rule("company.created_at", "between", f"..{created}", 0.25, 0.75),
         "funding_stage_equals": _fit_rule("company.funding_stage", "=", "series_a", 2, 5),
-        # = compares numbers as numbers (the CRM writes 6400.0) and dates as dates
-        "budget_equals_number": _fit_rule("contact.annual_budget", "=", f"{budget:.0f}", 0.125),
-        "revenue_equals_number": _fit_rule(
-            "company.annual_revenue", "=", f"{revenue:.0f}", 0.0625, 0.375
+        # docs/rules.md: = compares text, so 8500.0 is not = 8500; between 8500..8500 is
+        "employees_equals": _fit_rule("company.employees", "=", f"{size}", 0.0625, 0.375),
+        "budget_between_one_value": _fit_rule(
+            "contact.annual_budget", "between", f"{float(budget):.0f}..{float(budget):.0f}", 0.125
         ),
-        "created_on_date": _fit_rule("company.created_at", "=", f"{created}", 0.5, 0.5),
+        "budget_equals_crm_text": _fit_rule("contact.annual_budget", "=", budget, 0.25),
+        "budget_equals_other_text": _fit_rule(
+            "contact.annual_budget", "=", f"{float(budget):.0f}", 0.375
+        ),
+        # a date compares by day: a timestamp counts as its date
+        "created_on_day": _fit_rule(
+            "company.created_at", "between", f"{created}..{created}", 0.5, 0.5
+        ),
         "budget_unknown": _fit_rule("contact.annual_budget", "is_unknown", "", -1),
         "budget_open_between": _fit_rule("contact.annual_budget", "between", "20000..", 6),
         "lead_source_known": _fit_rule("lead_source", "is_known", "", 1),
@@ -369,12 +381,17 @@ def _expected_hits(name: str, rule, companies, contacts) -> tuple[set, set]:
     elif name == "created_up_to":
         last = pd.Timestamp(rule["value"].removeprefix("..")).date()
         accounts = companies.created_at.dt.date <= last
-    elif name == "revenue_equals_number":
-        accounts = revenue == float(rule["value"])
-    elif name == "created_on_date":
-        accounts = companies.created_at.dt.date == pd.Timestamp(rule["value"]).date()
-    elif name == "budget_equals_number":
-        people = budget == float(rule["value"])
+    elif name == "employees_equals":
+        accounts = companies.employees == int(rule["value"])
+    elif name == "created_on_day":
+        day = pd.Timestamp(rule["value"].split("..")[0]).date()
+        accounts = companies.created_at.dt.date == day
+    elif name == "budget_between_one_value":
+        people = budget == float(rule["value"].split("..")[0])
+    elif name == "budget_equals_crm_text":
+        people = contacts.annual_budget == rule["value"]
+    elif name == "budget_equals_other_text":
+        people = pd.Series(False, index=contacts.index)  # 6400.0 is not = 6400
     elif name == "funding_stage_equals":
         accounts = companies.funding_stage == "series_a"
     elif name == "industry_contains":
@@ -411,11 +428,14 @@ def test_each_operator_fires_for_exactly_the_entities_it_should(
     )
     if rule["operator"] == "=":  # the ledger names the value that fired an '=' rule
         others = [_label(r) for r in operator_rules.values() if r["attribute"] == rule["attribute"]]
-        hits = hits[~hits.attribute_value.isin(others)]
+        own = {kind: float(rule[f"{kind}_points"] or 0) for kind in ("contact", "account")}
+        points = hits.entity_type.map(own)
+        hits = hits[~hits.attribute_value.isin(others) & (hits.points == points)]
     else:
         hits = hits[hits.attribute_value == label]
     accounts, people = _expected_hits(name, rule, companies, contacts)
-    assert 0 < len(people) < len(contacts), f"{name} matches {len(people)} contacts: a poor test"
+    if name not in MATCHES_NOBODY:
+        assert 0 < len(people) < len(contacts), f"{name} matches {len(people)} contacts"
 
     got_accounts = set(hits.entity_id[hits.entity_type == "account"])
     got_people = set(hits.entity_id[hits.entity_type == "contact"])
@@ -573,6 +593,47 @@ def test_engagement_rules_change_only_the_contacts_they_match(before, rules_buil
     )
 
 
+def test_engagement_explanations_count_events_or_units(rules_build, engagement_events):
+    """rule_value is the number of events counted (minutes, one decimal, for a per-unit rule)."""
+    explained = (
+        _query(
+            rules_build,
+            """select entity_id as contact_id, rule, rule_value from marts.score_explanations
+        where score_name = 'engagement' and entity_type = 'contact'
+            and rule in ('pricing_posts', 'page_minutes', 'three_calls', 'sms')""",
+        )
+        .set_index(["rule", "contact_id"])
+        .rule_value
+    )
+    web = engagement_events[engagement_events.action == "page_view"]
+    pricing = web[web.page_url.str.lower().str.contains("/pricing", regex=False)]
+    minutes = web.groupby("contact_id").duration_seconds.sum() / 60
+    calls = engagement_events[(engagement_events.action == "call") & (engagement_events.age < 90)]
+    sms = engagement_events[engagement_events.action == "sms"]
+    for rule, expected in {
+        "pricing_posts": pricing.groupby("contact_id").size(),
+        "three_calls": calls.groupby("contact_id").size(),
+        "sms": sms.groupby("contact_id").size(),
+    }.items():
+        shown = explained.loc[rule].astype(int)
+        assert (shown == expected.loc[shown.index]).all(), f"{rule}: events shown"
+    shown = explained.loc["page_minutes"].astype(float)
+    assert (shown - minutes.loc[shown.index]).abs().max() <= 0.05 + 1e-9, "minutes, one decimal"
+
+
+def test_topic_scores_count_only_plain_positive_rules(before, rules_build):
+    """Filtered, count and per-unit rules (and negative ones) leave topic_scores alone."""
+    sql = "select * from marts.topic_scores"
+    columns = None
+    frames = []
+    for warehouse in (before, rules_build):
+        frame = _query(warehouse, sql)
+        columns = columns or sorted(frame.columns)
+        frames.append(frame[columns].sort_values(columns, ignore_index=True))
+    assert len(frames[0]) > 0
+    pd.testing.assert_frame_equal(frames[0], frames[1], obj="topic_scores")
+
+
 # -- 4. bad rule rows stop the build ---------------------------------------------------------
 
 BAD_ROWS = {
@@ -606,10 +667,10 @@ BAD_ROWS = {
         _fit_rule("contact.annual_budget", "between", "ten..20000", 5),
         ["between 'ten..20000' has an end that is not a number"],
     ),
-    "equals_not_a_number": (
+    "account_points_on_contact_attribute": (
         FIT_SEED,
-        _fit_rule("company.employees", "=", "many", 5, 5),
-        ["= compares numbers, but 'many' is not a number"],
+        _fit_rule("seniority", "=", "vp", 5, 5),
+        ["account_points must be empty or 0: accounts have no seniority"],
     ),
     "enum_value_not_allowed": (
         FIT_SEED,
