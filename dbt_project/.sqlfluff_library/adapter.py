@@ -38,7 +38,7 @@ def _json_value_text(json_column, key):
     return f"json_extract_string({json_column}, '$.\"' || {key} || '\"')"
 
 
-def _try_cast_to(field, type):  # noqa: A002 (dbt's argument name)
+def _try_cast_to(field, type):
     return f"try_cast({field} as {type})"
 
 

@@ -37,5 +37,5 @@ def position(substring_text, string_text):
     return f"position({substring_text} in {string_text})"
 
 
-def safe_cast(field, type):  # noqa: A002 (dbt's argument name)
+def safe_cast(field, type):
     return f"try_cast({field} as {type})"

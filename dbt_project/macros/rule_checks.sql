@@ -36,14 +36,14 @@
         end as problem
     from {{ ref('fit_points') }} as fit_points
     left join (
-        {%- for attribute in derived %}
+    {%- for attribute in derived %}
             select
                 '{{ attribute }}' as attribute,
                 'text' as attribute_type,
                 cast(null as {{ dbt.type_string() }}) as allowed_values,
                 {{ 'true' if attribute in company_attributes else 'false' }} as applies_to_accounts
             union all
-        {%- endfor %}
+    {%- endfor %}
         select
             entity || '.' || property as attribute,
             type as attribute_type,
@@ -90,11 +90,11 @@
             when rules.source is null or rules.source not in {{ sql_list(actions.keys() | list) }}
                 then 'unknown source ''' || coalesce(rules.source, '')
                 || '''; use one of {{ actions.keys() | list | join(", ") }}'
-            {%- for source, names in actions.items() %}
+    {%- for source, names in actions.items() %}
                 when rules.source = '{{ source }}' and (rules.action is null or rules.action not in {{ sql_list(names) }})
                     then 'unknown action ''' || coalesce(rules.action, '') || ''' for source {{ source }}; '
                     || 'use one of {{ names | join(", ") }}'
-            {%- endfor %}
+    {%- endfor %}
             when nullif(trim(rules.filter_attribute), '') is null and nullif(trim(rules.filter_value), '') is not null
                 then 'filter_value ''' || rules.filter_value || ''' needs a filter_attribute'
             when nullif(trim(rules.filter_attribute), '') is not null and filter_types.attribute is null
@@ -127,20 +127,20 @@
         end as problem
     from {{ ref('engagement_points') }} as rules
     left join (
-        {%- for attribute in filters %}
+    {%- for attribute in filters %}
             select
                 '{{ attribute }}' as attribute,
                 cast(null as {{ dbt.type_string() }}) as source,
                 'text' as attribute_type,
                 cast(null as {{ dbt.type_string() }}) as allowed_values
             union all
-        {%- endfor %}
+    {%- endfor %}
         select
             'property.' || property as attribute,
             case entity
-                {%- for source, entity in event_entity.items() %}
+    {%- for source, entity in event_entity.items() %}
                     when '{{ entity }}' then '{{ source }}'
-                {%- endfor %}
+    {%- endfor %}
             end as source,
             type as attribute_type,
             allowed_values

@@ -2,6 +2,8 @@
 -- direction, outcome or a catalogued event property), per person, day, action and filter, within
 -- the lookback window: what filtered rules count. Rebuilt each run from the window, so an edited
 -- filter applies to all of it at once.
+{%- set property_name = "substr(filters.filter_attribute, " ~ ('property.' | length + 1) ~ ")" %}
+
 with events as (
     select * from {{ ref('int_engagement_events') }}
     where
@@ -48,7 +50,8 @@ candidates as (
             when 'campaign' then events.campaign
             when 'direction' then events.direction
             when 'outcome' then events.outcome
-            else {{ json_value_text('events.properties', "substr(filters.filter_attribute, " ~ ('property.' | length + 1) ~ ")") }}
+            -- property.<name>: the event's custom property
+            else {{ json_value_text('events.properties', property_name) }}
         end as attribute_value,
         filters.filter_type
     from events
@@ -67,11 +70,17 @@ typed as (
 ),
 
 passed as (
-    select * from typed as candidate
+    select candidate.*
+    from typed as candidate
     where
         case
             when candidate.operator = 'is_unknown' then {{ value_is_unknown('candidate.attribute_value') }}
-            else coalesce({{ rule_matches('candidate', 'candidate.attribute_value', 'candidate.value_number', 'candidate.value_date') }}, false)
+            else coalesce(
+                {{ rule_matches(
+                    'candidate', 'candidate.attribute_value', 'candidate.value_number', 'candidate.value_date'
+                ) }},
+                false
+            )
         end
 ),
 

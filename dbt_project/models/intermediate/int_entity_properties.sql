@@ -14,6 +14,8 @@
     },
 } %}
 
+{%- set day_text = dbt.split_part("replace(trim(all_values.property_value), 'T', ' ')", "' '", 1) %}
+
 with contacts as (
     select * from {{ ref('stg_crm__contacts') }}
 ),
@@ -79,15 +81,20 @@ final as (
         catalogue.type as property_type,
         case
             when catalogue.type = 'boolean'
-                then case when lower(trim(all_values.property_value)) in ('true', 'yes', '1') then 'true' else 'false' end
+                then
+                    case
+                        when lower(trim(all_values.property_value)) in ('true', 'yes', '1') then 'true'
+                        else 'false'
+                    end
             else trim(all_values.property_value)
         end as value_text,
         case
             when catalogue.type = 'number' then {{ try_cast_to('trim(all_values.property_value)', type_double()) }}
         end as value_number,
         case
+            -- a date or a timestamp: its day
             when catalogue.type = 'date'
-                then {{ try_cast_to(dbt.split_part("replace(trim(all_values.property_value), 'T', ' ')", "' '", 1), 'date') }}
+                then {{ try_cast_to(day_text, 'date') }}
         end as value_date
     from all_values
     inner join catalogue

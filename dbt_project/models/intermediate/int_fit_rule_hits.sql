@@ -155,8 +155,8 @@ value_hits as (
         entity_values.entity_id,
         entity_values.account_id,
         rules.attribute,
-        case when rules.operator = '=' then entity_values.value_text else rules.rule_label end
-            as attribute_value,
+        -- the rule's value for =, its condition otherwise: one row per rule that fired
+        rules.rule_label as attribute_value,
         case when entity_values.entity_type = 'account' then rules.account_points else rules.contact_points end
             as points
     from entity_values
@@ -165,7 +165,9 @@ value_hits as (
             entity_values.segment = rules.rule_set
             and entity_values.attribute = rules.attribute
             and (entity_values.entity_type = 'contact' or rules.applies_to_accounts)
-            and {{ rule_matches('rules', 'entity_values.value_text', 'entity_values.value_number', 'entity_values.value_date') }}
+            and {{ rule_matches(
+                'rules', 'entity_values.value_text', 'entity_values.value_number', 'entity_values.value_date'
+            ) }}
 ),
 
 unknown_hits as (

@@ -34,8 +34,28 @@ typed as (
     from checked
 ),
 
-final as (
+segment_rules as (
     {{ rules_per_segment('typed', 'contact_segments', ['attribute', 'operator', 'value']) }}
+),
+
+final as (
+    select
+        rule_set,
+        segment,
+        attribute,
+        operator,
+        value,
+        contact_points,
+        account_points,
+        description,
+        attribute_type,
+        applies_to_accounts,
+        rule_label,
+        low_number,
+        high_number,
+        low_date,
+        high_date
+    from segment_rules
 )
 
 select * from final
