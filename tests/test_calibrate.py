@@ -1,7 +1,7 @@
 """Calibration: rule rows learned from history, scored by the production SQL, adopted in one call.
 
-The slow tests share one generated year of exports (the session's demo landing), back-tested at 8
-monthly cut-offs (6 with a complete outcome window: 4 train, 2 held out) and calibrated once. The
+The slow tests share one generated year of exports (the session's demo landing), back-tested at 7
+monthly cut-offs (4 with a complete outcome window: 3 train, 1 held out) and calibrated once. The
 fast tests check the pieces that need no dbt: bands, thresholds, statistics and seed rewriting.
 """
 
@@ -27,8 +27,8 @@ from leadscore.sources import SOURCES
 from tests.conftest import ROOT, TEST_END, copy_project
 
 PROJECT = ROOT / "dbt_project"
-CUTOFFS = 8
-HOLDOUT = 2
+CUTOFFS = 7
+HOLDOUT = 1
 
 
 # --- fast: the pieces ----------------------------------------------------------------------------
@@ -256,7 +256,10 @@ def test_proposals_are_rule_rows_on_the_lead_score_scale(calibrated):
             thresholds.loc["mql_threshold", "suggested_points"]
             < (thresholds.loc["sql_threshold", "suggested_points"])
         )
-    assert summary["heldout_auc_fresh"].notna().all()
+    # fresh leads are reported apart (their AUC needs a fresh conversion in the held-out window)
+    assert (summary["fresh_rows"] > 0).all()
+    has_positives = summary["fresh_positives"] > 0
+    assert summary.loc[has_positives, "heldout_auc_fresh"].notna().all()
 
 
 @pytest.mark.slow

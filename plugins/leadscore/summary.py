@@ -101,7 +101,7 @@ def render_summary(warehouse: Path | None = None, *, top: int = 10) -> str:
         lift_text = f", top-decile lift {lift:.1f}" if lift is not None else ""
         auc_text = f"AUC {auc:.3f}" if auc is not None else "AUC n/a"
         lines.append(
-            f"  {model:<18} {auc_text}{lift_text} over {cutoffs} monthly cut-offs ({first}..{last})"
+            f"  {model:<21} {auc_text}{lift_text} over {cutoffs} monthly cut-offs ({first}..{last})"
         )
     lines.append(
         "Signals today: "
