@@ -793,6 +793,16 @@ def _proposal_rows(
     }
 
 
+def _support(c: Candidate, s: RuleStats) -> dict[str, Any]:
+    """What the data say of a candidate, as suggested_rules shows it."""
+    return {
+        "contacts_with": s.rows,
+        "conversion_rate": s.rate,
+        "lift": s.lift,
+        "description": f"{c.row['description']} (lift {s.lift:.2f} on {s.rows:,} rows)",
+    }
+
+
 def _fit_row(c: Candidate, points: float, s: RuleStats) -> dict[str, Any]:
     row = c.row
     return {
@@ -801,10 +811,7 @@ def _fit_row(c: Candidate, points: float, s: RuleStats) -> dict[str, Any]:
         "operator": row["operator"],
         "rule_value": row["value"],
         "suggested_points": points,
-        "contacts_with": s.rows,
-        "conversion_rate": s.rate,
-        "lift": s.lift,
-        "description": f"{row['description']} (lift {s.lift:.2f} on {s.rows:,} rows)",
+        **_support(c, s),
     }
 
 
@@ -825,10 +832,7 @@ def _engagement_row(c: Candidate, points: float, cap: float, s: RuleStats) -> di
         "funnel_stage": "awareness",
         "suggested_points": points,
         "max_points": cap,
-        "contacts_with": s.rows,
-        "conversion_rate": s.rate,
-        "lift": s.lift,
-        "description": f"{row['description']} (lift {s.lift:.2f} on {s.rows:,} rows)",
+        **_support(c, s),
     }
 
 

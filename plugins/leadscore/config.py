@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PROJECT_ROOT = Path(os.environ.get("LEADSCORE_HOME", Path(__file__).resolve().parents[2]))
@@ -52,3 +54,18 @@ def dbt_vars(project: Path | None = None) -> dict:
 
     path = (project or dbt_project_dir()) / "dbt_project.yml"
     return (yaml.safe_load(path.read_text()) or {}).get("vars") or {}
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for a block (paths the steps read), then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

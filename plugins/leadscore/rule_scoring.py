@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -75,24 +72,12 @@ class RuleSandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _environment(self) -> Iterator[None]:
-        """dbt reads the warehouse path and its log folder from the environment."""
-        saved = {k: os.environ.get(k) for k in ("LEADSCORE_WAREHOUSE", "DBT_LOG_PATH")}
-        os.environ["LEADSCORE_WAREHOUSE"] = str(self.warehouse)
-        os.environ["DBT_LOG_PATH"] = str(self.root / "logs")
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-
     def _run(self, score_date: date, command: str, *extra: str) -> None:
         began = time.perf_counter()
-        with self._environment():
+        # dbt reads the warehouse path and its log folder from the environment
+        with config.environment(
+            {"LEADSCORE_WAREHOUSE": str(self.warehouse), "DBT_LOG_PATH": str(self.root / "logs")}
+        ):
             self._dbt(score_date, command, *extra)
         key = f"dbt {command}"
         self.seconds[key] = round(self.seconds.get(key, 0.0) + time.perf_counter() - began, 2)

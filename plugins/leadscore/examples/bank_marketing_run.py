@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -109,7 +108,7 @@ def run(
         "LEADSCORE_DBT_PROJECT_DIR": str(project),
         "DBT_LOG_PATH": str(out / "logs"),
     }
-    with _environment(environment):
+    with config.environment(environment):
         with clock("load"):
             for source in SOURCES:
                 extract_source(source, summary.first_day, summary.last_day + timedelta(days=1))
@@ -201,20 +200,6 @@ class _Clock:
         yield
         self.seconds[name] = round(time.perf_counter() - began, 1)
         log.warning("bank-marketing example: %s took %.1f s", name, self.seconds[name])
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _project_copy(project: Path) -> None:
