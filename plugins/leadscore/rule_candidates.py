@@ -145,8 +145,12 @@ def _property_candidates(con: Any, attribute: str, row: Any) -> list[Candidate]:
         where entity = $entity and property = $property"""
     params = {"entity": entity, "property": name}
     kind = row.type
-    if kind == "enum":
-        allowed = [v for v in str(row.allowed_values or "").split("|") if v.strip()]
+    if kind == "enum":  # "unknown" as a value is what is_unknown already tests
+        allowed = [
+            v
+            for v in str(row.allowed_values or "").split("|")
+            if v.strip() and v.strip().lower() != "unknown"
+        ]
         return [_fit(attribute, "=", v, f"{attribute} is {v}") for v in allowed]
     if kind == "boolean":
         return [_fit(attribute, "=", v, f"{attribute} is {v}") for v in ("true", "false")]
