@@ -307,6 +307,27 @@ def test_heldout_rows_never_reach_training(calibrated):
 
 
 @pytest.mark.slow
-def test_the_daily_task_recalibrates_only_when_a_cutoff_completes(calibrated, monkeypatch):
+def test_the_daily_task_recalibrates_only_when_a_cutoff_completes(
+    calibrated, monkeypatch, tmp_path
+):
+    calls = []
+
+    def fake_calibrate(*args, **kwargs):
+        calls.append(1)
+        return calibrated["result"]
+
+    monkeypatch.setattr(cal, "calibrate", fake_calibrate)
     monkeypatch.setenv("LEADSCORE_WAREHOUSE", str(calibrated["warehouse"]))
+    # the stored calibration used every complete cut-off: nothing to do
     assert "already calibrated" in cal.calibrate_advisory()["note"]
+    assert not calls
+    # a calibration from before the newest cut-off completed: calibrate again
+    older = Path(shutil.copy(calibrated["warehouse"], tmp_path / "warehouse.duckdb"))
+    with duckdb.connect(str(older)) as con:
+        con.execute(
+            f"update {cal.SUMMARY_TABLE} set cutoffs = "
+            "substr(cutoffs, 1, length(cutoffs) - length(',YYYY-MM-DD'))"
+        )
+    monkeypatch.setenv("LEADSCORE_WAREHOUSE", str(older))
+    assert cal.calibrate_advisory()["note"] is None
+    assert calls == [1]

@@ -68,13 +68,12 @@ engagement rules and thresholds in one call), for a human to review (dry run by 
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
 import logging
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -91,7 +90,9 @@ from leadscore.rule_candidates import (
     fit_candidates,
     fit_key,
     read_catalogue,
+    rule_label,
 )
+from leadscore.rule_scoring import RuleSandbox, format_seed, parse_seed, read_seed
 
 log = logging.getLogger(__name__)
 
@@ -285,8 +286,6 @@ def calibrate(
     sandbox_root: Path | None = None,
 ) -> CalibrationResult:
     """Propose rule rows from the history in ``warehouse``; with ``write``, replace the tables."""
-    from leadscore.rule_scoring import RuleSandbox
-
     began = time.perf_counter()
     warehouse = warehouse or config.warehouse_path()
     if not warehouse.exists():  # a wrong path, not a short history: say so
@@ -364,7 +363,7 @@ class Settings:
             for name in ("lead_fit_weight", "lead_engagement_weight", "mql_threshold")
         }
         values["sql_threshold"] = variables.get("sql_threshold")
-        for row in _seed(project, "segment_settings"):
+        for row in read_seed(project, "segment_settings"):
             if row.get("segment") == "default":
                 for name in ("lead_fit_weight", "lead_engagement_weight"):
                     if (row.get(name) or "").strip():
@@ -373,7 +372,8 @@ class Settings:
                     if (row.get(name) or "").strip():
                         values[name] = row[name]
         stage = {
-            r["funnel_stage"]: float(r["weight"]) for r in _seed(project, "funnel_stage_weights")
+            r["funnel_stage"]: float(r["weight"])
+            for r in read_seed(project, "funnel_stage_weights")
         }
         return cls(
             project=project,
@@ -392,14 +392,6 @@ class Settings:
                 "sql": _float_or_none(variables.get("sales_capacity_sql_share")),
             },
         )
-
-
-def _seed(project: Path, name: str) -> list[dict[str, str]]:
-    path = project / "seeds" / f"{name}.csv"
-    if not path.exists():
-        return []
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def _has_table(con: Any, schema: str, table: str) -> bool:
@@ -658,6 +650,15 @@ def _share_weights(stats: list[RuleStats]) -> dict[str, float]:
     return weights
 
 
+def _capped(features: pd.DataFrame, keys: list[str], caps: dict[str, float]) -> pd.DataFrame:
+    """The ``keys`` columns, per-minute ones capped at their minutes cap (as their rule is)."""
+    x = features[keys].copy()
+    for key in keys:
+        if key in caps:
+            x[key] = x[key].clip(upper=caps[key])
+    return x
+
+
 def _logistic_weights(
     features: pd.DataFrame,
     outcome: np.ndarray,
@@ -670,10 +671,7 @@ def _logistic_weights(
 
     lift = {s.candidate.key: s.lift for s in stats}
     columns = [s.candidate.key for s in stats if s.supported]
-    x_all = features[columns].copy()
-    for key, cap in caps.items():
-        if key in x_all:
-            x_all[key] = x_all[key].clip(upper=cap)
+    x_all = _capped(features, columns, caps)
     y = np.asarray(outcome, dtype=int)
     ordered = sorted(set(cutoffs))
     validate = set(ordered[-max(1, len(ordered) // 3) :])
@@ -682,8 +680,6 @@ def _logistic_weights(
     chosen_c = None
     dropped: list[str] = []
     coefficients: dict[str, float] = {}
-    import warnings
-
     for _ in range(10):
         x = x_all[columns].to_numpy(dtype=float)
         sd = x.std(axis=0)
@@ -735,10 +731,7 @@ def _proposal_rows(
     keys = [k for k, w in weights.items() if w != 0]
     if not keys:
         return [], {"scale": None}
-    x = features[keys].copy()
-    for key in keys:
-        if key in caps:
-            x[key] = x[key].clip(upper=caps[key])
+    x = _capped(features, keys, caps)
     w = np.array([weights[k] for k in keys])
     is_fit = np.array([by_key[k].candidate.subscore == "fit" for k in keys])
     eta_fit = x.to_numpy()[:, is_fit] @ w[is_fit] if is_fit.any() else np.zeros(len(x))
@@ -879,7 +872,8 @@ def seed_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[di
 # --- evaluation --------------------------------------------------------------------------------
 
 
-def _auc(scores: np.ndarray, outcome: np.ndarray) -> float | None:
+def auc(scores: np.ndarray, outcome: np.ndarray) -> float | None:
+    """ROC AUC of ``scores`` for ``outcome`` (None when only one class is there)."""
     from sklearn.metrics import roc_auc_score
 
     outcome = np.asarray(outcome, dtype=bool)
@@ -945,9 +939,9 @@ def _evaluate(
         mql, sql = settings.mql_threshold, settings.sql_threshold
     return {
         "proposal": name,
-        "heldout_auc": _auc(values, outcome),
+        "heldout_auc": auc(values, outcome),
         "heldout_lift_top_decile": top_decile_lift(frame, values),
-        "heldout_auc_fresh": _auc(values[fresh], outcome[fresh]),
+        "heldout_auc_fresh": auc(values[fresh], outcome[fresh]),
         "heldout_lift_top_decile_fresh": top_decile_lift(frame[fresh], values[fresh]),
         "mql_threshold": mql,
         "sql_threshold": sql,
@@ -992,7 +986,7 @@ def _empty_result(note: str, train: list[date], heldout: list[date]) -> Calibrat
 
 
 def _calibrate(
-    sandbox: Any,
+    sandbox: RuleSandbox,
     settings: Settings,
     train: pd.DataFrame,
     heldout: pd.DataFrame,
@@ -1047,20 +1041,16 @@ def _calibrate(
     # 2. each proposal's rule rows, scored by the production SQL at the held-out cut-offs
     current_points = _current_points(current_fit, current_engagement)
     rows, summary = [], []
-    current_scores = heldout[["score"]].assign(fit_score=np.nan, engagement_score=np.nan)
     summary.append(
         _evaluate(
             "current",
             heldout,
-            current_scores,
+            heldout[["score"]],  # published scores: their subscores are not at hand
             settings,
             sum(r.get("segment") == "default" for r in current_fit + current_engagement),
             train,
             (train_cutoffs, heldout_cutoffs),
         )
-    )
-    summary[-1].update(
-        {"fit_at_0_share": None, "engagement_at_0_share": None, "at_100_share": None}
     )
     for proposal in PROPOSALS:
         proposal_rows, scale = _proposal_rows(
@@ -1160,9 +1150,7 @@ def _calibrate(
 
 def _key_of(row: dict[str, Any]) -> str | None:
     if row["subscore"] == "fit":
-        value = row.get("rule_value") or ""
-        operator = row.get("operator") or "="
-        label = value if operator == "=" else operator if not value else f"{operator} {value}"
+        label = rule_label(row.get("operator") or "=", row.get("rule_value") or "")
         return fit_key(row["rule"], label)
     if row["subscore"] == "engagement":
         return engagement_key(row["rule"])
@@ -1311,25 +1299,9 @@ def adopt(
     return diff
 
 
-def _csv_rows(text: str) -> tuple[list[str], list[dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    return list(reader.fieldnames or []), list(reader)
-
-
-def _csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
-    from leadscore.rule_scoring import _cell
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({c: _cell(row.get(c)) for c in columns})
-    return buffer.getvalue()
-
-
 def _replace_default_rows(text: str, new_rows: list[dict[str, Any]], key: tuple[str, ...]) -> str:
     """Segment default rows replaced by ``new_rows`` (in place where the key matches)."""
-    columns, rows = _csv_rows(text)
+    columns, rows = parse_seed(text)
     new_by_key = {tuple(str(r.get(k) or "") for k in key): r for r in new_rows}
     out, used = [], set()
     for row in rows:
@@ -1341,11 +1313,11 @@ def _replace_default_rows(text: str, new_rows: list[dict[str, Any]], key: tuple[
             out.append(new_by_key[k])
             used.add(k)
     out += [r for k, r in new_by_key.items() if k not in used]
-    return _csv_text(columns, out)
+    return format_seed(columns, out)
 
 
 def _adopt_fit(text: str, new_rows: list[dict[str, Any]]) -> str:
-    columns, rows = _csv_rows(text)
+    columns, rows = parse_seed(text)
 
     def key(row: dict[str, Any]) -> tuple[str, str, str]:
         operator = (row.get("operator") or "").strip() or "="
@@ -1365,17 +1337,17 @@ def _adopt_fit(text: str, new_rows: list[dict[str, Any]]) -> str:
         elif account and float(account) != 0:
             out.append({**row, "contact_points": None})  # accounts keep scoring by it
     out += [r for k, r in new_by_key.items() if k not in used]
-    return _csv_text(columns, out)
+    return format_seed(columns, out)
 
 
 def _set_thresholds(text: str, values: dict[str, float]) -> str:
-    columns, rows = _csv_rows(text)
+    columns, rows = parse_seed(text)
     for row in rows:
         if row.get("segment") == "default":
             for name, value in values.items():
                 if name in columns:
                     row[name] = _number_text(value)
-    return _csv_text(columns, rows)
+    return format_seed(columns, rows)
 
 
 # --- helpers -----------------------------------------------------------------------------------

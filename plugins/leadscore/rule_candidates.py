@@ -71,10 +71,17 @@ def engagement_key(rule: str) -> str:
     return f"engagement:{rule}"
 
 
+def rule_label(operator: str, value: str) -> str:
+    """How a fit rule's condition shows in the ledger, as int_fit_rules labels it: the value of
+    an ``=`` rule, else the operator and the value."""
+    if operator == "=":
+        return value
+    return f"{operator} {value}" if value else operator
+
+
 def _fit(attribute: str, operator: str, value: str, description: str) -> Candidate:
-    label = value if operator == "=" else operator if not value else f"{operator} {value}"
     return Candidate(
-        fit_key(attribute, label),
+        fit_key(attribute, rule_label(operator, value)),
         "fit",
         attribute,
         {

@@ -11,6 +11,7 @@ what was known then). The real warehouse, seeds and published tables are never t
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import shutil
 import tempfile
@@ -86,19 +87,13 @@ class RuleSandbox:
 
     def seed_rows(self, name: str) -> list[dict[str, str]]:
         """The rows of one of the sandbox's seeds, as text."""
-        with (self.project / "seeds" / f"{name}.csv").open(newline="") as fh:
-            return list(csv.DictReader(fh))
+        return read_seed(self.project, name)
 
     def write_seed(self, name: str, rows: list[dict[str, Any]]) -> None:
         """Replace a seed of the sandbox's project (columns in the seed's own order)."""
         path = self.project / "seeds" / f"{name}.csv"
-        with path.open(newline="") as fh:
-            columns = next(csv.reader(fh))
-        with path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({c: _cell(row.get(c)) for c in columns})
+        columns, _ = parse_seed(path.read_text())
+        path.write_text(format_seed(columns, rows))
 
     def load_seeds(self, score_date: date, *names: str) -> None:
         """``dbt seed`` the named seeds (all when none is named)."""
@@ -143,8 +138,29 @@ class RuleSandbox:
         return frame.reset_index(drop=True)
 
 
+def read_seed(project: Path, name: str) -> list[dict[str, str]]:
+    """The rows of ``seeds/<name>.csv`` of a dbt project, as text (none when it is not there)."""
+    path = project / "seeds" / f"{name}.csv"
+    return parse_seed(path.read_text())[1] if path.exists() else []
+
+
+def parse_seed(text: str) -> tuple[list[str], list[dict[str, str]]]:
+    """A seed's columns and rows."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    return list(reader.fieldnames or []), list(reader)
+
+
+def format_seed(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """Seed text: empty cells for missing values, whole numbers without a decimal point."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: _cell(row.get(c)) for c in columns})
+    return buffer.getvalue()
+
+
 def _cell(value: Any) -> str:
-    """A seed cell: empty for missing, whole numbers without a decimal point."""
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float) and value.is_integer():

@@ -228,7 +228,9 @@ def _cutoffs(last_day: date, every_months: int) -> list[date]:
 
 
 def _complete(cutoffs: list[date], last_day: date, project: Path) -> list[date]:
-    horizon = int(config.dbt_vars(project).get("validation_horizon_days") or 90)
+    from leadscore.calibrate import Settings
+
+    horizon = Settings.load(project).horizon_days
     return [c for c in cutoffs if c + timedelta(days=horizon) <= last_day]
 
 
@@ -242,7 +244,7 @@ def gradient_boosting(
     """HistGradientBoostingClassifier on the calibration's rows, with what the landing carries."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from leadscore.calibrate import Settings, _auc, load_population, top_decile_lift
+    from leadscore.calibrate import Settings, auc, load_population, top_decile_lift
 
     settings = Settings.load(project, lookback_days=lookback_days)
     frame, note = load_population(warehouse, settings)
@@ -261,8 +263,8 @@ def gradient_boosting(
     fresh = held["fresh"].to_numpy(dtype=bool)
     return {
         "scores": {
-            "auc": _auc(scores, outcome),
-            "auc_fresh": _auc(scores[fresh], outcome[fresh]),
+            "auc": auc(scores, outcome),
+            "auc_fresh": auc(scores[fresh], outcome[fresh]),
             "lift_top_decile": top_decile_lift(held, scores),
         },
         "columns": list(features.columns),
