@@ -21,6 +21,15 @@ BACKTEST_MONTHS ?= 12
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); \
   if [ $$n -gt 4 ]; then n=4; elif [ $$n -lt 2 ]; then n=2; fi; echo $$n)
 
+# `make serve`: the docker-compose.yml deployment as local processes (deploy/serve.py): its folder
+# (logs, pid files, AIRFLOW_HOME), the env file with the secrets (written if missing), the ports on
+# 127.0.0.1 and the PostgreSQL cluster folder.
+SERVE_DIR ?= $(CURDIR)/data/serve
+SERVE_ENV_FILE ?= $(CURDIR)/.env
+SERVE_API_PORT ?= 8080
+SERVE_PG_PORT ?= 5433
+SERVE_PG_DIR ?= $(SERVE_DIR)/postgres
+
 export LEADSCORE_HOME := $(CURDIR)
 export LEADSCORE_WAREHOUSE ?= $(CURDIR)/data/warehouse.duckdb
 export LEADSCORE_LANDING_DIR ?= $(CURDIR)/data/landing
@@ -37,7 +46,7 @@ export GX_ANALYTICS_ENABLED := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PYTHONWARNINGS := ignore
 
-.PHONY: help install lock data airflow-init dbt-parse demo history backtest runs summary test test-fast lint format bench expectations example-bank clean
+.PHONY: help install lock data airflow-init dbt-parse demo history backtest runs summary test test-fast lint format bench expectations example-bank clean postgres serve stop test-deploy
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -118,6 +127,21 @@ example-bank: install ## real data end to end: bank-marketing landed, back-teste
 
 bench: install ## time generate, initial load, dbt and one DAG run (SCALE=…)
 	$(BIN)/python -m leadscore.bench --scale $(SCALE)
+
+postgres: ## install PostgreSQL from the OS packages if it is missing (for `make serve`; needs root)
+	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || { \
+	  echo "installing PostgreSQL (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql > /dev/null; }
+
+serve: install postgres ## run docker-compose.yml's Airflow (api-server, scheduler, dag-processor, triggerer, PostgreSQL) as local processes
+	$(BIN)/python deploy/serve.py start --dir "$(SERVE_DIR)" --env-file "$(SERVE_ENV_FILE)" \
+	  --api-port $(SERVE_API_PORT) --pg-port $(SERVE_PG_PORT) --pg-dir "$(SERVE_PG_DIR)"
+
+stop: ## stop everything `make serve` started
+	$(BIN)/python deploy/serve.py stop --dir "$(SERVE_DIR)"
+
+test-deploy: install ## the deployment test: `make serve`, the scheduler runs the DAG for two days, `make stop`
+	LEADSCORE_TEST_DEPLOY=1 $(BIN)/python -m pytest tests/test_deploy.py --durations 5
 
 clean: ## remove generated data, Airflow home and dbt artifacts (keeps .venv)
 	rm -rf data airflow_home dbt_project/target dbt_project/logs expectations/gx/uncommitted

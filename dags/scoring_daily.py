@@ -1,9 +1,14 @@
 """
 ### scoring_daily: land the day's CRM, email and web data, check it, score it, check the scores
 
-Each run covers one day: the data interval `[data_interval_start, data_interval_end)`. The run
-with logical date D scores day D-1 (`score_date`).
+Each run covers one day: the data interval `[data_interval_start, data_interval_end)`, and scores
+its last day (`score_date`). A scheduled run with logical date D covers `[D, D + 1)`, scores D
+and starts at the next midnight UTC; a manual run or `airflow dags test scoring_daily D` covers
+the day before D.
 
+0. **lock_warehouse** (setup) … **release_warehouse** (teardown): the run holds
+   `<warehouse>.lock` from its first task to its last, so a `leadscore run` started meanwhile
+   stops at once and names this run; the teardown releases it even when a task failed.
 1. **extract_<source>**: load the interval's export files into `raw.<source>__<entity>`
    (a rerun replaces the interval; nothing is duplicated).
 2. **raw_gate**: Great Expectations suites on the interval's raw rows; a failure names the
@@ -18,9 +23,10 @@ with logical date D scores day D-1 (`score_date`).
 5. **calibrate**: proposed rule rows and thresholds learned from history (`marts.suggested_rules`,
    `marts.calibration_summary`), once a month when a new cut-off's outcomes are complete;
    advisory, never adopted by itself (`leadscore adopt`).
-6. **publish**: copy the marts into a new serving file and rename it over
-   `data/serving/scores.duckdb` (+ Parquet). A failed gate never reaches it: BI keeps the last
-   good publish. A rerun of an older date does not publish over newer scores.
+6. **publish**: copy the marts into a new publish folder (DuckDB file + Parquet) and switch
+   `data/serving/current` to it in one rename (`scores.duckdb` links to it). A failed gate never
+   reaches it: BI keeps the last good publish. A rerun of an older date does not publish over
+   newer scores.
 7. **report** and **notify_signals** (read the serving copy): the day's HTML report
    (`data/reports/<date>.html`, `latest.html`) and the new signals to the log, and to the webhook
    or email configured by `LEADSCORE_SIGNALS_WEBHOOK` / `LEADSCORE_SIGNALS_EMAIL_TO`.
@@ -32,20 +38,22 @@ Every task that writes a DuckDB file runs in the one-slot `duckdb_writer` pool a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import Asset, Param, dag, task
-from airflow.timetables.trigger import CronTriggerTimetable
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from leadscore import orchestration as orch
+from leadscore.schedule import dag_schedule_args
 from leadscore.sources import SOURCES
 
 
 @dag(
     dag_id="scoring_daily",
-    schedule=CronTriggerTimetable("@daily", timezone="UTC", interval=timedelta(days=1)),
-    start_date=datetime(2025, 1, 1),
-    catchup=False,
+    # one run per day D: interval [D, D + 1), logical date D, started at its end. First and last
+    # D and catchup come from LEADSCORE_SCHEDULE_START / _END and LEADSCORE_CATCHUP.
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    **dag_schedule_args(),
     max_active_runs=1,
     default_args={
         "owner": "data-platform",
@@ -62,6 +70,9 @@ from leadscore.sources import SOURCES
     doc_md=__doc__,
 )
 def scoring_daily():
+    lock = task(task_id="lock_warehouse")(orch.run_lock_warehouse)()
+    release = task(task_id="release_warehouse")(orch.run_release_warehouse)()
+
     extracts = [
         task(
             task_id=f"extract_{source}",
@@ -95,7 +106,7 @@ def scoring_daily():
         outlets=[Asset(f"duckdb://serving/marts/{table}") for table in orch.SCORE_TABLES],
     )(orch.run_publish)()
 
-    extracts >> raw_gate >> dbt_first
+    lock >> extracts >> raw_gate >> dbt_first
 
     @task(task_id="report")
     def report(data_interval_end=None) -> str:
@@ -112,7 +123,9 @@ def scoring_daily():
         return run_notify_task(data_interval_end)
 
     dbt_last >> score_gate >> calibrate >> publish
-    publish >> [report(), notify_signals()]
+    outputs = [report(), notify_signals()]
+    publish >> outputs
+    outputs >> release.as_teardown(setups=lock)
 
 
 scoring_daily()

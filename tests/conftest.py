@@ -39,6 +39,7 @@ shutil.copytree(
     ROOT / "expectations", _SCRATCH / "expectations", ignore=shutil.ignore_patterns("uncommitted")
 )
 os.environ["LEADSCORE_EXPECTATIONS_DIR"] = str(_SCRATCH / "expectations")
+os.environ["LEADSCORE_GX_RESULTS_DIR"] = str(_SCRATCH / "gx")
 os.environ["DBT_TARGET_PATH"] = str(_SCRATCH / "dbt-target")
 os.environ["DBT_LOG_PATH"] = str(_SCRATCH / "dbt-logs")
 # Cosmos caches `dbt ls` in Airflow Variables, which needs a metadata DB; tests parse without one.

@@ -39,10 +39,12 @@ KEYS = {
     "loaded",
     "remove",
     "copy",
+    "link",
+    "not_in_message",
 }
 #: Keys only one outcome may use.
 OUTCOME_KEYS = {
-    "fail": {"step", "message"},
+    "fail": {"step", "message", "not_in_message"},
     "quarantine": {"quarantined"},
     "pass": {"warning"},
 }
@@ -73,7 +75,8 @@ def overlay_files(case_dir: Path) -> list[str]:
 def touched_files(case_dir: Path, case: dict[str, Any]) -> list[str]:
     """Every landing path the case replaces, removes or writes by copying."""
     copied = [c["to"] for c in case.get("copy") or []]
-    return sorted({*overlay_files(case_dir), *(case.get("remove") or []), *copied})
+    linked = [link["path"] for link in case.get("link") or []]
+    return sorted({*overlay_files(case_dir), *(case.get("remove") or []), *copied, *linked})
 
 
 # --- the catalogue is well formed (fast) --------------------------------------------------------
@@ -155,6 +158,14 @@ def case_problems(case_dir: Path) -> list[str]:
     for c in copy:
         problems += [p for p in (_landing_path_problem(c["from"], day_only=False),) if p]
         problems += [p for p in (_landing_path_problem(c["to"]),) if p]
+    link = case.get("link") or []
+    if not isinstance(link, list) or not all(
+        isinstance(li, dict) and set(li) == {"path", "to"} and Path(str(li["to"])).is_absolute()
+        for li in link
+    ):
+        problems.append("link must be a list of {path: <landing path>, to: <absolute path>}")
+        link = []
+    problems += [p for p in (_landing_path_problem(li["path"]) for li in link) if p]
     touched = touched_files(case_dir, case)
     if not touched:
         problems.append("the case changes no landing file (landing/, remove or copy)")
@@ -168,6 +179,8 @@ def case_problems(case_dir: Path) -> list[str]:
             messages = []
         for i, m in enumerate(messages):
             regex(m, f"message[{i}]")
+        for i, m in enumerate(case.get("not_in_message") or []):
+            regex(m, f"not_in_message[{i}]")
         # the message must say which file: some regex spells out a touched path
         spelled = [str(m).replace("\\", "") for m in messages]
         if not any(path in m for path in touched for m in spelled):
@@ -231,13 +244,16 @@ def test_catalogue_covers_every_outcome_and_both_kinds_of_wrong_type():
 
 
 def apply_case(case_dir: Path, case: dict[str, Any], landing: Path) -> None:
-    """Remove, copy, then lay the committed files over the world's landing copy."""
+    """Remove, copy, lay the committed files over the world's landing copy, then link."""
     for path in case.get("remove") or []:
         (landing / path).unlink()
     for c in case.get("copy") or []:
         shutil.copyfile(landing / c["from"], landing / c["to"])
     for path in overlay_files(case_dir):
         shutil.copyfile(case_dir / "landing" / path, landing / path)
+    for link in case.get("link") or []:
+        (landing / link["path"]).unlink(missing_ok=True)
+        (landing / link["path"]).symlink_to(link["to"])
 
 
 def serving_snapshot(serving: Path) -> dict[str, dict[str, list[tuple]]]:
@@ -307,6 +323,8 @@ def test_bad_input(case_dir: Path, small_world, in_process_dbt, tmp_path, monkey
         assert failed.value.step == case["step"], message
         unmatched = [rx for rx in case["message"] if not re.search(rx, message)]
         assert not unmatched, f"message lacks {unmatched}:\n{message}"
+        shown = [rx for rx in case.get("not_in_message") or [] if re.search(rx, message)]
+        assert not shown, f"message shows {shown}:\n{message}"
         assert serving_snapshot(serving) == before, "a failed run changed the serving copy"
         assert quarantined_on_day(world.warehouse) == {}, "a failed run quarantined rows"
         return

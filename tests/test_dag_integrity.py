@@ -79,6 +79,20 @@ def test_pipeline_order(dagbag):
     assert dag.get_task("publish").downstream_task_ids == {"report", "notify_signals"}
 
 
+def test_the_run_holds_the_warehouse_lock_from_first_to_last_task(dagbag):
+    """leadscore.runlock: a setup task takes the lock for the DAG run, a teardown releases it
+    (even when a task failed), so a `leadscore run` meanwhile stops and names the DAG run."""
+    dag = dagbag.dags["scoring_daily"]
+    lock, release = dag.get_task("lock_warehouse"), dag.get_task("release_warehouse")
+    assert lock.is_setup and release.is_teardown
+    assert lock.upstream_task_ids == set()
+    work = [t for t in dag.tasks if t not in (lock, release)]
+    for t in work:  # every task runs inside the lock
+        assert lock.task_id in {u.task_id for u in t.get_flat_relatives(upstream=True)}
+        assert release.task_id in {d.task_id for d in t.get_flat_relatives(upstream=False)}
+    assert release.upstream_task_ids >= {"lock_warehouse", "report", "notify_signals"}
+
+
 def test_model_granularity_renders_one_task_per_dbt_node(monkeypatch, tmp_path):
     """LEADSCORE_DBT_TASKS=model renders the dbt project with Cosmos, one task per node."""
     monkeypatch.setenv("LEADSCORE_DBT_TASKS", "model")

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from leadscore.delivery import MAX_FIELD_CHARS
 from leadscore.extract import ExtractError, extract_source, interval_days
 from leadscore.sources import entities_of
 from tests.conftest import write_delivery
@@ -129,3 +130,114 @@ def test_missing_column_is_named_and_nothing_changes(landing, tmp_path):
     with pytest.raises(ExtractError, match=r"crm/deals/2026-03-01\.csv lacks column\(s\) amount"):
         extract_source("crm", date(2026, 3, 1), date(2026, 3, 2), warehouse=wh, landing=landing)
     assert _rows(wh, "raw.crm__deals") == before, "a rejected delivery leaves raw untouched"
+
+
+# --- what a probe with bad deliveries found (issue 12) ------------------------------------------
+
+
+def _extract_crm_day(landing: Path, wh: Path) -> None:
+    extract_source("crm", DAYS[1], DAYS[2], warehouse=wh, landing=landing)
+
+
+def test_timestamps_with_an_offset_are_stored_in_utc(landing, tmp_path):
+    """The file day is a UTC day: +01:00 is converted, not dropped; anything else stays as is."""
+    day = DAYS[1]
+    web = entities_of("web")[0]
+    delivered = {
+        "e-plus-one": ("2026-03-02T09:30:00+01:00", "2026-03-02T08:30:00Z"),
+        "e-next-local-day": ("2026-03-03T00:30:00+01:00", "2026-03-02T23:30:00Z"),
+        "e-minus-five-fraction": ("2026-03-01T23:30:00.250-05:00", "2026-03-02T04:30:00.250Z"),
+        "e-compact-offset": ("2026-03-02T12:15:00+0545", "2026-03-02T06:30:00Z"),
+        "e-hours-offset": ("2026-03-02T07:00:00-03", "2026-03-02T10:00:00Z"),
+        "e-utc-offset": ("2026-03-02T10:00:00+00:00", "2026-03-02T10:00:00Z"),
+        "e-utc": ("2026-03-02T10:00:00Z", "2026-03-02T10:00:00Z"),
+        # not a timestamp: kept as delivered for the raw gate to quarantine
+        "e-impossible": ("2026-02-30T10:00:00+01:00", "2026-02-30T10:00:00+01:00"),
+        "e-no-zone": ("2026-03-02T10:00:00", "2026-03-02T10:00:00"),
+    }
+    records = [
+        {c: f"{c}-{event_id}" for c in web.columns}
+        | {"event_id": event_id, "occurred_at": stamp, "page_url": "/p?at=10:00:00+01:00"}
+        for event_id, (stamp, _) in delivered.items()
+    ]
+    write_delivery(landing, web, day, records)
+    wh = tmp_path / "wh.duckdb"
+    extract_source("web", day, DAYS[2], warehouse=wh, landing=landing)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        stored = dict(con.execute("select event_id, occurred_at from raw.web__events").fetchall())
+        urls = {r[0] for r in con.execute("select page_url from raw.web__events").fetchall()}
+    assert stored == {event_id: utc for event_id, (_, utc) in delivered.items()}
+    assert urls == {"/p?at=10:00:00+01:00"}, "only timestamp columns are converted"
+
+
+def _foreign_file(tmp_path: Path) -> Path:
+    """A file outside the landing folder, first line like /etc/passwd's."""
+    path = tmp_path / "elsewhere" / "passwd"
+    path.parent.mkdir()
+    path.write_text("root:x:0:0:root:/root:/bin/bash\nsecret-token-7d1f\n")
+    return path
+
+
+def test_a_day_file_linked_outside_the_landing_folder_is_refused(landing, tmp_path):
+    foreign = _foreign_file(tmp_path)
+    day_file = landing / "crm" / "contacts" / f"{DAYS[1].isoformat()}.csv"
+    day_file.unlink()
+    day_file.symlink_to(foreign)
+    wh = tmp_path / "wh.duckdb"
+    with pytest.raises(ExtractError) as refused:
+        _extract_crm_day(landing, wh)
+    message = str(refused.value)
+    assert "crm/contacts: file crm/contacts/2026-03-02.csv is a symbolic link" in message
+    assert "outside the landing folder" in message
+    assert "root:" not in message and "secret-token" not in message, message
+    assert not wh.exists(), "nothing was loaded"
+
+
+def test_a_linked_folder_outside_the_landing_folder_is_refused(landing, tmp_path):
+    folder = landing / "crm" / "deals"
+    outside = tmp_path / "elsewhere" / "deals"
+    outside.parent.mkdir()
+    folder.rename(outside)
+    folder.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ExtractError, match=r"file crm/deals/2026-03-02\.csv is a symbolic link"):
+        _extract_crm_day(landing, tmp_path / "wh.duckdb")
+
+
+def test_links_within_the_landing_folder_load(landing, tmp_path):
+    day_file = landing / "crm" / "contacts" / f"{DAYS[1].isoformat()}.csv"
+    kept = landing / "archive" / "contacts-export.csv"
+    kept.parent.mkdir()
+    day_file.rename(kept)
+    day_file.symlink_to(Path("..", "..", "archive", "contacts-export.csv"))
+    wh = tmp_path / "wh.duckdb"
+    _extract_crm_day(landing, wh)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        files = con.execute("select distinct _source_file from raw.crm__contacts").fetchall()
+    assert files == [("crm/contacts/2026-03-02.csv",)], "rows name the day file, not the target"
+
+
+def test_a_field_over_the_csv_limit_names_the_field_the_row_and_the_limit(landing, tmp_path):
+    contacts = next(e for e in entities_of("crm") if e.name == "contacts")
+    records = [{c: f"{c}-{i}" for c in contacts.columns} for i in range(3)]
+    for r in records:
+        r["updated_at"] = f"{DAYS[1].isoformat()}T10:00:00Z"
+    records[1]["job_title"] = "x" * MAX_FIELD_CHARS  # at the limit: loads
+    write_delivery(landing, contacts, DAYS[1], records)
+    wh = tmp_path / "wh.duckdb"
+    _extract_crm_day(landing, wh)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        longest = con.execute("select max(length(job_title)) from raw.crm__contacts").fetchone()
+    assert longest == (MAX_FIELD_CHARS,)
+
+    records[2]["job_title"] = "y" * (MAX_FIELD_CHARS + 1)
+    write_delivery(landing, contacts, DAYS[1], records)
+    limit_before = csv.field_size_limit()
+    with pytest.raises(ExtractError) as refused:
+        _extract_crm_day(landing, wh)
+    message = str(refused.value)
+    assert (
+        "crm/contacts: file crm/contacts/2026-03-02.csv: field job_title of row 3 (ending on "
+        "line 4) is 131,073 characters long, longer than the 128 KiB limit (131,072 characters)"
+    ) in message, message
+    assert "cut off" not in message
+    assert csv.field_size_limit() == limit_before, "the csv module's limit is restored"

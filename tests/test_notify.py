@@ -8,14 +8,19 @@ thread; SMTP is a recorder class in place of ``smtplib.SMTP``.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
 import shutil
 import smtplib
+import sqlite3
 import stat
 import threading
+import traceback
+import urllib.parse
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -102,11 +107,16 @@ def serving(tmp_path, monkeypatch) -> Path:
 
 
 class Webhook:
-    """A local HTTP server that records POSTs and answers with ``status``."""
+    """A local HTTP server that records POSTs and answers with ``status``.
+
+    With ``auth`` (user, password) it wants HTTP basic auth and answers 401 without it. Its
+    error answers quote the request path, as some real services do.
+    """
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.status = 200
+        self.auth: tuple[str, str] | None = None
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -115,19 +125,31 @@ class Webhook:
                 hook.requests.append(
                     {"path": self.path, "headers": dict(self.headers), "body": body}
                 )
-                self.send_response(hook.status)
+                status = hook.status
+                if hook.auth and self.headers.get("Authorization") != basic(*hook.auth):
+                    status = 401
+                self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
+                if status == 401:
+                    self.send_header("WWW-Authenticate", 'Basic realm="hooks"')
                 self.end_headers()
-                self.wfile.write(b"ok" if hook.status < 300 else b"channel_not_found")
+                self.wfile.write(
+                    b"ok" if status < 300 else f"channel_not_found: {self.path}".encode()
+                )
 
             def log_message(self, *args) -> None:
                 pass
 
         self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/leadscore"
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.base}/hooks/leadscore"
 
     def json(self, i: int = 0) -> dict:
         return json.loads(self.requests[i]["body"])
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 @pytest.fixture
@@ -232,14 +254,18 @@ def test_webhook_failure_names_the_url_and_status(serving, webhook, monkeypatch)
     with pytest.raises(notify.NotifyError) as err:
         notify.notify_signals(serving_dir=serving)
     message = str(err.value)
-    assert webhook.url in message and "HTTP 500" in message and "channel_not_found" in message
-    assert "secret" not in message
+    shown = f"{webhook.base}/… ({notify.fingerprint(webhook.url)})"
+    assert f"webhook {shown} answered HTTP 500" in message and "channel_not_found" in message
+    assert "secret" not in message and "/hooks/leadscore" not in message
 
     closed = Webhook()  # bound, never served: nothing listens after close
     url = closed.url
     closed.server.server_close()
     monkeypatch.setenv(notify.WEBHOOK_ENV, url)
-    with pytest.raises(notify.NotifyError, match=re.escape(f"webhook {url} could not be reached")):
+    shown = f"{closed.base}/… ({notify.fingerprint(url)})"
+    with pytest.raises(
+        notify.NotifyError, match=re.escape(f"webhook {shown} could not be reached")
+    ):
         notify.notify_signals(serving_dir=serving)
 
     monkeypatch.setenv(notify.WEBHOOK_ENV, "file:///etc/passwd")
@@ -379,9 +405,8 @@ def test_a_rerun_does_not_send_the_same_signals_again(
     assert again.signals == 3
     assert again.channels == [] and again.already_sent == {"webhook": 3, "email": 3}
     assert len(webhook.requests) == 1 and len(smtp.sent) == 1
-    assert f"webhook {webhook.url} already had 3 of these 3 signals: nothing sent again" in (
-        caplog.text
-    )
+    shown = f"webhook {webhook.base}/… ({notify.fingerprint(webhook.url)})"
+    assert f"{shown} already had 3 of these 3 signals: nothing sent again" in caplog.text
     assert "3 new signals for 2026-11-18" in caplog.text  # the log still shows them
 
     forced = notify.notify_signals(serving_dir=serving, resend=True)
@@ -419,6 +444,112 @@ def test_a_retry_sends_only_what_a_channel_has_not_had(tmp_path, webhook, smtp, 
     assert rerun.signals == 4 and rerun.already_sent == {"webhook": 3, "email": 3}
     assert posted(webhook)[-1] == ["C7"]
     assert "1 new signals for 2026-11-18" in smtp.sent[-1]["message"]["Subject"]
+
+
+#: A Slack-style webhook URL: the last three path parts are the secret (Teams and Discord are
+#: alike); a query string may hold one too (Teams workflows' ``sig``).
+SECRET_PARTS = ("T0LEADSCORE", "B0NOTIFY42", "Xq7sEcReTtOkEn0123456789", "QuErYsEcReT55")
+SECRET_PATH = "/services/T0LEADSCORE/B0NOTIFY42/Xq7sEcReTtOkEn0123456789"
+
+
+def assert_no_secret(where: str, text: str | bytes) -> None:
+    for part in SECRET_PARTS:
+        found = part.encode() in text if isinstance(text, bytes) else part in text
+        assert not found, f"secret {part!r} in {where}"
+
+
+def exception_text(err: BaseException) -> str:
+    """What a traceback shows: the message and every exception in the chain."""
+    return "".join(traceback.format_exception(err))
+
+
+def test_a_secret_webhook_url_never_reaches_logs_errors_or_the_sent_log(
+    serving, webhook, sent_log, monkeypatch, caplog, capsys
+):
+    from leadscore import cli
+
+    url = f"{webhook.base}{SECRET_PATH}?sig=QuErYsEcReT55"
+    monkeypatch.setenv(notify.WEBHOOK_ENV, url)
+    monkeypatch.setenv("LEADSCORE_SERVING_DIR", str(serving))
+    caplog.set_level(logging.DEBUG)
+
+    assert cli.main(["notify"]) == 0  # sent; then a rerun: already sent
+    assert cli.main(["notify"]) == 0
+    assert [r["path"] for r in webhook.requests] == [f"{SECRET_PATH}?sig=QuErYsEcReT55"]
+    shown = f"{webhook.base}/… ({notify.fingerprint(url)})"
+    assert f"to {shown}" in caplog.text and f"webhook {shown} already had 3" in caplog.text
+
+    webhook.status = 404  # its answer quotes the path
+    with pytest.raises(notify.NotifyError, match="HTTP 404") as failed:
+        notify.notify_signals(serving_dir=serving, resend=True)
+    assert_no_secret("the error", exception_text(failed.value))
+    assert cli.main(["notify", "--resend"]) == 1
+
+    closed = Webhook()  # nothing listens
+    closed.server.server_close()
+    monkeypatch.setenv(notify.WEBHOOK_ENV, f"{closed.base}{SECRET_PATH}")
+    with pytest.raises(notify.NotifyError, match="could not be reached") as unreachable:
+        notify.notify_signals(serving_dir=serving)
+    assert_no_secret("the error", exception_text(unreachable.value))
+
+    # a password with an unescaped ':' reads as a port: a configuration error, URL not shown
+    monkeypatch.setenv(notify.WEBHOOK_ENV, f"http://leadscore:QuErYsEcReT55{SECRET_PATH}")
+    with pytest.raises(notify.NotifyConfigError, match="port that is not a number") as wrong:
+        notify.notify_signals(serving_dir=serving)
+    assert_no_secret("the error", exception_text(wrong.value))
+    assert cli.main(["notify"]) == 1
+
+    out, err = capsys.readouterr()
+    assert "error: webhook http://127.0.0.1" in err
+    assert_no_secret("the command's output", out + err)
+    assert_no_secret("the log", caplog.text)
+    assert_no_secret("the sent log", sent_log.read_bytes())
+
+
+def test_a_sent_log_keyed_by_the_raw_url_is_rekeyed(serving, webhook, sent_log, monkeypatch):
+    """A log written before channels were keyed by a hash holds the URL: it is rekeyed and
+    rewritten without it, and what it recorded still counts."""
+    url = f"{webhook.base}{SECRET_PATH}"
+    with closing(sqlite3.connect(sent_log)) as con, con:
+        con.execute(
+            """create table sent (channel text not null, score_date text not null,
+            signal text not null, entity_type text not null, entity_id text not null,
+            sent_at text not null,
+            primary key (channel, score_date, signal, entity_type, entity_id))"""
+        )
+        con.executemany(
+            "insert into sent values (?, ?, ?, ?, ?, '2026-11-19T00:05:00+00:00')",
+            [(f"webhook {url}", *notify.signal_key(s)[:4]) for s in expected_rows()],
+        )
+    assert SECRET_PARTS[2].encode() in sent_log.read_bytes()
+
+    monkeypatch.setenv(notify.WEBHOOK_ENV, url)
+    result = notify.notify_signals(serving_dir=serving)
+    assert result.already_sent == {"webhook": 3} and not webhook.requests
+    assert_no_secret("the sent log", sent_log.read_bytes())
+
+
+def test_a_webhook_url_with_user_and_password_sends_basic_auth(
+    serving, webhook, monkeypatch, caplog
+):
+    password = "p@ss:w0rd/QuErYsEcReT55"  # characters a URL must escape
+    webhook.auth = ("leadscore", password)
+    quoted = urllib.parse.quote(password, safe="")
+    netloc = webhook.base.removeprefix("http://")
+    monkeypatch.setenv(notify.WEBHOOK_ENV, f"http://leadscore:{quoted}@{netloc}/hooks/leadscore")
+    caplog.set_level(logging.DEBUG)
+
+    result = notify.notify_signals(serving_dir=serving)
+    assert result.channels == ["webhook"]
+    (request,) = webhook.requests
+    assert request["headers"]["Authorization"] == basic("leadscore", password)
+    assert request["path"] == "/hooks/leadscore"
+
+    monkeypatch.setenv(notify.WEBHOOK_ENV, f"http://leadscore:wrong{quoted}@{netloc}/hooks/x")
+    with pytest.raises(notify.NotifyError, match="answered HTTP 401") as refused:
+        notify.notify_signals(serving_dir=serving)
+    assert_no_secret("the error", exception_text(refused.value))
+    assert_no_secret("the log", caplog.text)
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import duckdb
 import pytest
 
 from leadscore import quality, quality_config, sources
-from leadscore.extract import extract_source
+from leadscore.extract import ExtractError, extract_source
 from leadscore.quality_config import Freshness, GateConfig
 from leadscore.quality_suites import (
     AMOUNT_COLUMNS,
@@ -96,10 +97,17 @@ def _write_csv(landing: Path, entity, day: date, records: list[dict], extras=())
     return path
 
 
-def _extract(landing: Path, warehouse: Path, first: date = DAY, last: date = DAY) -> None:
+def _extract(
+    landing: Path, warehouse: Path, first: date = DAY, last: date = DAY, shape=None
+) -> None:
     for source in ("crm", "email", "web"):
         extract_source(
-            source, first, last + timedelta(days=1), warehouse=warehouse, landing=landing
+            source,
+            first,
+            last + timedelta(days=1),
+            warehouse=warehouse,
+            landing=landing,
+            shape=shape,
         )
 
 
@@ -229,6 +237,44 @@ def test_score_gate_rejects_scores_for_another_date(tmp_path):
         quality.score_gate(DAY, warehouse=_marts_warehouse(tmp_path, rows))
 
 
+def test_score_table_row_checks_come_from_the_config_and_skip_absent_inputs(tmp_path):
+    """No customers yet: financial_scores is empty and every account a prospect. Its row check
+    (score.min_rows) applies only to a company that delivers customers (crm/subscriptions)."""
+    rows = [
+        ("P1", "A1", DAY, 90.0, 85.0, 87.0, "A", "SQL"),
+        ("P2", "A1", DAY, 60.0, 50.0, 54.0, "B", "MQL"),
+        ("P3", "A1", DAY, 10.0, 0.0, 4.0, "D", "lead"),
+    ]
+    warehouse = _marts_warehouse(tmp_path, rows)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("delete from marts.financial_scores")
+        con.execute("update marts.account_scores set is_customer = false, financial_score = null")
+    with pytest.raises(quality.GateFailed) as failed:
+        quality.score_gate(DAY, warehouse=warehouse, shape=sources.FULL_SHAPE)
+    message = str(failed.value)
+    assert "1 check(s) not met" in message, message  # nothing else fails on an empty table
+    assert (
+        "marts.financial_scores: table: 'financial_scores: holds at least min_rows rows "
+        "(score.min_rows)' failed: observed 0, expected >= 1"
+    ) in message, message
+
+    leads_only = _shape(*sources.CUSTOMER_ENTITIES)
+    report = quality.score_gate(DAY, warehouse=warehouse, shape=leads_only)
+    assert report.tables["marts.financial_scores"] == 0
+    # the bound is configuration, per table
+    with pytest.raises(quality.GateFailed) as failed:
+        quality.score_gate(
+            DAY,
+            warehouse=warehouse,
+            shape=leads_only,
+            gates=GateConfig(score_min_rows={"lead_scores": 5}),
+        )
+    assert (
+        "marts.lead_scores: table: 'lead_scores: holds at least min_rows rows (score.min_rows)' "
+        "failed: observed 3, expected >= 5"
+    ) in str(failed.value), failed.value
+
+
 def _freshness_config(on_error: str) -> GateConfig:
     return GateConfig(
         freshness={"crm": Freshness("crm/contacts", warn_after_days=1, error_after_days=3)},
@@ -265,9 +311,14 @@ def test_the_committed_gate_config_loads_and_rejects_mistakes(tmp_path):
     gates = quality_config.load()
     assert 0 < gates.quarantine_max_share < 1
     assert gates.max_value("crm/deals", "amount") > 0
+    assert gates.freshness["web"].error_after_days is None  # quiet days only warn
+    assert gates.score_min_rows["financial_scores"] == 1
     bad = tmp_path / "gates.yml"
     bad.write_text("raw:\n  max_values:\n    crm/deal.amount: 5\n")
     with pytest.raises(ValueError, match="unknown entity 'crm/deal'"):
+        quality_config.load(bad)
+    bad.write_text("score:\n  min_rows:\n    financial_score: 1\n")
+    with pytest.raises(ValueError, match=r"score\.min_rows: unknown score table 'financial_score'"):
         quality_config.load(bad)
 
 
@@ -310,24 +361,65 @@ def _valid_custom(rows: int, day: date = DAY) -> list[dict]:
     )
 
 
-def test_a_landing_without_crm_activities_passes_the_raw_gate(tmp_path):
-    """A company without CRM activities: no folder, nothing expected, not even min_rows_per_file."""
+def _shape(*absent: str) -> sources.Shape:
+    return sources.Shape(frozenset(e.qualified for e in ENTITIES if e.qualified not in absent))
+
+
+def test_entities_absent_by_design_are_neither_required_nor_stale_nor_checked(tmp_path):
+    """A company without CRM activities and without a web tracker: its shape leaves them out."""
     landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
-    _deliver(landing, without={"crm/activities"})
-    _extract(landing, warehouse)
-    gates = GateConfig(min_rows_per_file={"crm/activities": 1, "web/events": 1})
-    report = quality.raw_gate([DAY], warehouse=warehouse, gates=gates)
+    shape = _shape("crm/activities", "web/events")
+    _deliver(landing, without={"crm/activities", "web/events"})
+    _extract(landing, warehouse, shape=shape)
+    gates = GateConfig(
+        min_rows_per_file={"crm/activities": 1, "web/events": 1},
+        freshness={"web": Freshness("web/events", warn_after_days=1, error_after_days=3)},
+    )
+    report = quality.raw_gate([DAY], warehouse=warehouse, gates=gates, shape=shape)
     assert report.success
-    assert report.tables["raw.crm__activities"] == 0
-    assert not [w for w in report.warnings if "activities" in w], report.warnings
-    # once the folder exists, its files count: an empty one is an empty delivery
+    assert "raw.crm__activities" not in report.tables
+    assert "raw.web__events" not in report.tables
+    assert not [w for w in report.warnings if "activities" in w or "web" in w], report.warnings
+    # the raw tables exist, empty, so dbt builds
+    assert _raw_count(warehouse, "raw.crm__activities") == 0
+    assert _raw_count(warehouse, "raw.web__events") == 0
+
+    # listed in the shape, the entity is required: a missing folder says how to declare it absent
+    with pytest.raises(ExtractError) as failed:
+        _extract(landing, warehouse, shape=_shape("web/events"))
+    assert f"crm/activities/{DAY.isoformat()}.csv. Every entity delivers one file per day" in str(
+        failed.value
+    )
+    assert (
+        "There is no folder at all for crm/activities: if your company does not have it, leave "
+        "it out of the shape in "
+    ) in str(failed.value), failed.value
+    # and an empty file of a listed entity is an empty delivery where min_rows_per_file wants rows
     write_delivery(landing, sources.entity("crm/activities"), DAY, [])
-    _extract(landing, warehouse)
+    _extract(landing, warehouse, shape=_shape("web/events"))
     with pytest.raises(quality.GateFailed) as failed:
-        quality.raw_gate([DAY], warehouse=warehouse, gates=gates)
+        quality.raw_gate([DAY], warehouse=warehouse, gates=gates, shape=_shape("web/events"))
     assert f"file(s) crm/activities/{DAY.isoformat()}.csv (0 rows)" in str(failed.value), (
         failed.value
     )
+
+
+def test_days_without_web_traffic_pass_with_a_freshness_warning(tmp_path):
+    """Empty web events files are quiet days, not a broken export (committed gates.yml)."""
+    landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
+    quiet = [DAY + timedelta(days=i) for i in range(1, 5)]
+    for day in (DAY, *quiet):
+        _deliver(landing, day=day)
+    for day in quiet:
+        write_delivery(landing, sources.entity("web/events"), day, [])
+    _extract(landing, warehouse, DAY, quiet[-1])
+    report = quality.raw_gate(quiet, warehouse=warehouse, gates=quality_config.load())
+    assert report.tables["raw.web__events"] == 0
+    assert any(
+        w.startswith(f"source web is stale: its newest web/events record ({DAY} 08:00)")
+        and "4.7 days before the end of the interval, more than warn_after_days 1" in w
+        for w in report.warnings
+    ), report.warnings
 
 
 def test_an_unknown_activity_type_is_quarantined(tmp_path):
@@ -539,3 +631,101 @@ def test_the_committed_catalogue_loads():
     assert "lead_source" in catalogue.declared("crm/contacts")  # standard: declared, not custom
     assert "lead_source" not in custom
     assert catalogue.declared("crm/product_usage") == set()
+
+
+# --- records that arrive before their company (raw gate) ---------------------------------------
+
+
+def _held(warehouse: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(
+            "select contact_id, _held_for, _reason from quarantine.crm__contacts"
+        ).fetchall()
+
+
+def test_a_record_whose_company_arrives_later_waits_in_quarantine_and_is_let_in(tmp_path):
+    """The day's only new contact names a company the CRM exports the next day but one."""
+    landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
+    early = _records(sources.entity("crm/contacts"), 1)
+    early[0].update(contact_id="P-early", company_id="C-late")
+    _deliver(landing, replace={"crm/contacts": (early, ())})
+    _extract(landing, warehouse)
+    report = quality.raw_gate([DAY], warehouse=warehouse)  # 1 of 1 rows: not a share to judge
+    assert report.quarantined == {"raw.crm__contacts": 1}, report.warnings
+    reason = (
+        "crm/contacts: company_id C-late names no company the CRM delivered yet; waits until it "
+        "arrives"
+    )
+    assert _held(warehouse) == [("P-early", "C-late", reason)]
+    assert any(
+        "column company_id: 1 of 1 rows name a company the CRM has not delivered yet "
+        f"(values 'C-late'); e.g. file {FILE} row 1. They wait in quarantine.crm__contacts" in w
+        for w in report.warnings
+    ), report.warnings
+
+    # the next day the company is still missing: the contact waits, and the gate says so
+    second, third = DAY + timedelta(days=1), DAY + timedelta(days=2)
+    _deliver(landing, day=second)
+    _extract(landing, warehouse, second, second)
+    report = quality.raw_gate([second], warehouse=warehouse)
+    assert report.released == {}
+    assert (
+        "quarantine.crm__contacts: 1 row(s) from earlier days still wait for their company "
+        f"('C-late'), the oldest from {FILE}: is the company missing from the CRM export?"
+    ) in report.warnings, report.warnings
+
+    # the company arrives: the run lets the contact in, as delivered, with its file and day
+    companies = _records(sources.entity("crm/companies"), 3, third)
+    companies[0]["company_id"] = "C-late"
+    _deliver(landing, day=third, replace={"crm/companies": (companies, ())})
+    _extract(landing, warehouse, third, third)
+    report = quality.raw_gate([third], warehouse=warehouse)
+    assert report.released == {"raw.crm__contacts": 1}
+    assert _held(warehouse) == []
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        landed = con.execute(
+            "select company_id, _source_file, _row_number, _file_day from raw.crm__contacts "
+            "where contact_id = 'P-early'"
+        ).fetchall()
+    assert landed == [("C-late", FILE, 1, DAY)]
+
+
+def test_many_records_at_unknown_companies_still_fail_the_run(tmp_path):
+    """From known_company_min_rows records on, a share of unknown companies is a broken export."""
+    records = _contacts(60)
+    for i in (3, 9, 27):  # 3 of 60: 95% known, below known_company_min_share 98%
+        records[i]["company_id"] = f"C-gone-{i}"
+    warehouse = _load(tmp_path, replace={"crm/contacts": (records, ())})
+    with pytest.raises(quality.GateFailed) as failed:
+        quality.raw_gate([DAY], warehouse=warehouse)
+    message = str(failed.value)
+    assert (
+        "column company_id: 3 of 60 rows fail 'crm/contacts: company_id names a company the CRM "
+        "delivered (for at least known_company_min_share of the rows)'"
+    ) in message, message
+    assert "(values 'C-gone-3', 'C-gone-9', 'C-gone-27')" in message, message
+    assert _quarantined(warehouse, "quarantine.crm__contacts") == {}
+
+
+# --- where Great Expectations writes ---------------------------------------------------------
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def test_gate_results_and_data_docs_go_to_the_data_folder(tmp_path, monkeypatch):
+    """The checkout's expectations folder is only read, so it may be read-only."""
+    checkout = tmp_path / "checkout" / "expectations"
+    shutil.copytree(ROOT / "expectations", checkout, ignore=shutil.ignore_patterns("uncommitted"))
+    before = _tree(checkout)
+    monkeypatch.delenv("LEADSCORE_GX_RESULTS_DIR", raising=False)
+    monkeypatch.setenv("LEADSCORE_DATA_DIR", str(tmp_path / "data"))
+    report = quality.raw_gate([DAY], warehouse=_load(tmp_path), expectations=checkout)
+    assert _tree(checkout) == before, "the gate wrote into the expectations folder"
+    results = tmp_path / "data" / "gx"
+    assert report.data_docs == (results / "data_docs" / "local_site" / "index.html").as_uri()
+    assert list((results / "validations").rglob("*.json")), "no validation results stored"

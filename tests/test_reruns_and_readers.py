@@ -84,10 +84,18 @@ def snapshot(
 
 
 def assert_same(left: dict[str, list[tuple]], right: dict[str, list[tuple]]) -> None:
+    """Same tables with the same rows; a difference names the table and shows a few rows."""
     assert left.keys() == right.keys()
+    differ = {}
     for table in left:
-        assert len(left[table]) == len(right[table]), f"{table}: row count differs"
-        assert left[table] == right[table], f"{table}: contents differ"
+        if left[table] != right[table]:
+            only_left = [r for r in left[table] if r not in right[table]]
+            only_right = [r for r in right[table] if r not in left[table]]
+            differ[table] = (
+                f"{len(left[table])} vs {len(right[table])} rows; only left ({len(only_left)}): "
+                f"{only_left[:3]}; only right ({len(only_right)}): {only_right[:3]}"
+            )
+    assert not differ, "tables differ:\n" + "\n".join(f"{t}: {d}" for t, d in differ.items())
 
 
 #: Every table a run writes: landed, quarantined, incremental staging/intermediate, marts.

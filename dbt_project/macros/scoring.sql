@@ -55,11 +55,14 @@
 
 {% macro duckdb__type_double() -%}double{%- endmacro %}
 
-{#- Keep the newest version of each key: rank 1 = newest by the given order. -#}
+{#- Keep the newest version of each key: rank 1 = newest by the given order (none: by delivery
+    alone). Ties go to the later file (its path ends in its day), then to the later row in it: what
+    was delivered decides, not when it was loaded, so rerunning an older day never lets its rows
+    beat a later day's, and a rerun gives what a clean run gives. -#}
 {% macro newest_first(partition_by, order_by='updated_at desc') -%}
     row_number() over (
         partition by {{ partition_by }}
-        order by {{ order_by }}, _loaded_at desc, _source_file desc, _row_number desc
+        order by {% if order_by %}{{ order_by }}, {% endif %}_source_file desc, _row_number desc
     )
 {%- endmacro %}
 

@@ -8,7 +8,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from leadscore import config
+from leadscore import config, runlock
 
 
 def _date(value: str) -> date:
@@ -38,10 +38,11 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from leadscore.sources import SOURCES
 
     start = args.start or _first_landing_day()
-    print(f"loading {start}..{args.end - timedelta(days=1)} into {config.warehouse_path()}")
-    for source in args.source or SOURCES:
-        for load in extract_source(source, start, args.end):
-            print(f"  {load.entity:<22} {load.rows:>12,} rows from {load.files:,} files")
+    with runlock.hold(args.holder):
+        print(f"loading {start}..{args.end - timedelta(days=1)} into {config.warehouse_path()}")
+        for source in args.source or SOURCES:
+            for load in extract_source(source, start, args.end):
+                print(f"  {load.entity:<22} {load.rows:>12,} rows from {load.files:,} files")
     return 0
 
 
@@ -55,13 +56,14 @@ def _first_landing_day() -> date:
 def _cmd_gate(args: argparse.Namespace) -> int:
     from leadscore import quality
 
-    if args.gate == "raw":
-        start = args.start
-        end = args.end or start + timedelta(days=1)
-        days = [start + timedelta(days=i) for i in range((end - start).days)]
-        report = quality.raw_gate(days)
-    else:
-        report = quality.score_gate(args.date, accept_drift=args.accept_drift)
+    with runlock.hold(args.holder):  # the raw gate moves rows to quarantine
+        if args.gate == "raw":
+            start = args.start
+            end = args.end or start + timedelta(days=1)
+            days = [start + timedelta(days=i) for i in range((end - start).days)]
+            report = quality.raw_gate(days)
+        else:
+            report = quality.score_gate(args.date, accept_drift=args.accept_drift)
     print(
         f"{report.gate} gate passed: " + ", ".join(f"{t} {n:,}" for t, n in report.tables.items())
     )
@@ -76,7 +78,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         start, end = args.start, args.end
     try:
-        result = run_interval(start, end, accept_drift=args.accept_drift)
+        result = run_interval(start, end, accept_drift=args.accept_drift, holder=args.holder)
     except StepFailed as err:
         print(f"error: run for {start}..{end - timedelta(days=1)}: {err}", file=sys.stderr)
         return 1
@@ -88,10 +90,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_history(args: argparse.Namespace) -> int:
     from leadscore.pipeline import monthly_cutoffs, score_past_dates
 
-    current = args.current or _last_loaded_day()
-    dates = args.date or monthly_cutoffs(current - timedelta(days=1), args.months)
-    print(f"scoring {len(dates)} past dates ({dates[0]}..{dates[-1]}), then {current}")
-    timings = score_past_dates(dates, current=current)
+    with runlock.hold(args.holder):
+        current = args.current or _last_loaded_day()
+        dates = args.date or monthly_cutoffs(current - timedelta(days=1), args.months)
+        print(f"scoring {len(dates)} past dates ({dates[0]}..{dates[-1]}), then {current}")
+        timings = score_past_dates(dates, current=current)
     print("  " + ", ".join(f"{d} {s:.1f} s" for d, s in timings.items()))
     return 0
 
@@ -109,11 +112,24 @@ def _last_loaded_day() -> date:
 def _cmd_publish(args: argparse.Namespace) -> int:
     from leadscore.publish import publish
 
-    report = publish(args.date, force=args.force)
+    with runlock.hold(args.holder):  # a run's publish and this one would clean up each other
+        report = publish(args.date, force=args.force)
     if report.skipped:
         print(report.skipped)
         return 1
     print(f"published {report.path}: " + ", ".join(f"{t} {n:,}" for t, n in report.tables.items()))
+    return 0
+
+
+def _cmd_unlock(args: argparse.Namespace) -> int:
+    cleared = runlock.unlock()
+    if cleared is None:
+        print(f"nobody holds the warehouse {config.warehouse_path()}")
+    else:
+        print(
+            f"released the warehouse {config.warehouse_path()}: it was held since "
+            f"{cleared.since} by pid {cleared.pid} on {cleared.host} ({cleared.holder})"
+        )
     return 0
 
 
@@ -135,9 +151,10 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from leadscore.calibrate import calibrate
 
-    result = calibrate(
-        horizon_days=args.horizon_days, holdout_cutoffs=args.holdout, write=not args.dry_run
-    )
+    with runlock.hold(args.holder):
+        result = calibrate(
+            horizon_days=args.horizon_days, holdout_cutoffs=args.holdout, write=not args.dry_run
+        )
     print("\n".join(result.lines()))
     return 0
 
@@ -255,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="publish even over newer scores")
     p.set_defaults(func=_cmd_publish)
 
+    p = sub.add_parser(
+        "unlock",
+        help="release the warehouse lock a DAG run left behind (refused while a process holds it)",
+    )
+    p.set_defaults(func=_cmd_unlock)
+
     p = sub.add_parser("expectations", help="rewrite the GX suites and checkpoints from code")
     p.set_defaults(func=_cmd_expectations)
 
@@ -325,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.holder = " ".join(["leadscore", *argv])  # what the warehouse lock names as its holder
     if getattr(args, "out", "unset") is None:
         args.out = config.landing_dir()
     try:

@@ -44,7 +44,7 @@ def notify_log_path() -> Path:
 
 
 def serving_dir() -> Path:
-    """Where the published copy lives: ``scores.duckdb`` and ``parquet/<table>/`` (read-only)."""
+    """Where the published copy lives: ``scores.duckdb`` and ``current/<table>.parquet``."""
     return _path("LEADSCORE_SERVING_DIR", data_dir() / "serving")
 
 

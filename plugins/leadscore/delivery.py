@@ -13,6 +13,8 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,20 @@ from leadscore.sources import Entity
 
 #: How much of a file is shown when it is not what it should be.
 PREVIEW_CHARS = 60
+#: The longest CSV field accepted, in characters: 128 KiB, the default limit of Python's csv
+#: reader (``csv.field_size_limit()``). A longer value is almost always a broken export (a whole
+#: document or log pasted into a note field); docs/sources.md documents the limit.
+MAX_FIELD_CHARS = 128 * 1024
+#: Columns docs/sources.md types as timestamps: ISO 8601, in UTC (``2026-11-18T14:03:22Z``) or
+#: with an offset (``+01:00``, ``-0500``, ``+01``), which the load converts to UTC.
+TIMESTAMP_COLUMNS = frozenset(
+    {"created_at", "updated_at", "closed_at", "responded_at", "sent_at", "occurred_at"}
+)
+#: A timestamp with an offset from UTC; groups: local date and time, fraction, sign, hours,
+#: minutes (RE2 syntax, as DuckDB's regexp functions read it).
+OFFSET_TIMESTAMP_REGEX = (
+    r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?([+-])([01]\d|2[0-3])(?::?([0-5]\d))?$"
+)
 
 
 class DeliveryError(RuntimeError):
@@ -110,16 +126,21 @@ def _inspect_csv(entity: Entity, text: str, where: str) -> tuple[int, tuple[str,
     width = len(header)
     rows = 0
     try:
-        for record in reader:
-            if not record:
-                continue  # a blank line: csv yields [] for it
-            rows += 1
-            if len(record) != width:
-                what = "cut off or a stray line break?" if len(record) < width else "stray ','?"
-                raise DeliveryError(
-                    f"{where}: row {rows} (line {reader.line_num}) has {len(record)} fields, the "
-                    f"header has {width} ({what}); fix or re-export the file."
-                )
+        # the reader's own limit would stop mid-row with a bare "field larger than field limit";
+        # lifted for this file, the limit is checked below, naming the column and row
+        with _field_limit(len(text) + 1):
+            for record in reader:
+                if not record:
+                    continue  # a blank line: csv yields [] for it
+                rows += 1
+                if len(record) != width:
+                    what = "cut off or a stray line break?" if len(record) < width else "stray ','?"
+                    raise DeliveryError(
+                        f"{where}: row {rows} (line {reader.line_num}) has {len(record)} fields, "
+                        f"the header has {width} ({what}); fix or re-export the file."
+                    )
+                if max(map(len, record)) > MAX_FIELD_CHARS:
+                    raise _field_too_long(record, header, rows, reader.line_num, where)
     except csv.Error as err:
         raise DeliveryError(
             f"{where}: row {rows + 1} (line {reader.line_num}) is not valid CSV ({err}); "
@@ -127,6 +148,30 @@ def _inspect_csv(entity: Entity, text: str, where: str) -> tuple[int, tuple[str,
         ) from err
     extra = tuple(h for h in header if h not in entity.columns)
     return rows, extra
+
+
+@contextmanager
+def _field_limit(limit: int) -> Iterator[None]:
+    """Raise the csv module's field size limit (process-wide) while one file is read."""
+    previous = csv.field_size_limit(max(limit, csv.field_size_limit()))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _field_too_long(
+    record: list[str], header: list[str], row: int, line: int, where: str
+) -> DeliveryError:
+    column, value = next(
+        (c, v) for c, v in zip(header, record, strict=True) if len(v) > MAX_FIELD_CHARS
+    )
+    return DeliveryError(
+        f"{where}: field {column} of row {row} (ending on line {line}) is {len(value):,} "
+        f"characters long, longer than the 128 KiB limit ({MAX_FIELD_CHARS:,} characters) of a "
+        "CSV field (docs/sources.md); shorten that value in the source system or leave the "
+        "column out of the export, then re-export the file."
+    )
 
 
 def _inspect_jsonl(entity: Entity, text: str, where: str) -> tuple[int, tuple[str, ...]]:

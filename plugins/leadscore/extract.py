@@ -2,8 +2,12 @@
 
 Every value is kept as delivered (text) next to load metadata: the file it came from, its row in
 that file (1-based, header excluded), the file's day, when it was loaded and the run's interval.
-Loading an interval first deletes that interval's rows, inside one transaction, so rerunning an
-interval replaces it and never duplicates it.
+One exception: a timestamp delivered with an offset from UTC (``2026-11-19T09:30:00+01:00``) is
+stored converted to UTC (``2026-11-19T08:30:00Z``), because a file's day is a UTC day; the raw
+gate, staging and everything after them then read one form of timestamp. Loading an interval first
+deletes that interval's rows, inside one transaction, so rerunning an interval replaces it and
+never duplicates it. Files are read only from inside the landing folder: a symbolic link that
+leads out of it is refused.
 """
 
 from __future__ import annotations
@@ -18,8 +22,14 @@ from pathlib import Path
 import duckdb
 
 from leadscore import config
-from leadscore.delivery import DeliveryError, FileCheck, inspect_file
-from leadscore.sources import LOAD_METADATA_COLUMNS, Entity, entities_of
+from leadscore.delivery import (
+    OFFSET_TIMESTAMP_REGEX,
+    TIMESTAMP_COLUMNS,
+    DeliveryError,
+    FileCheck,
+    inspect_file,
+)
+from leadscore.sources import LOAD_METADATA_COLUMNS, Entity, Shape, entities_of, load_shape
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +74,29 @@ def extract_source(
     warehouse: Path | None = None,
     landing: Path | None = None,
     loaded_at: datetime | None = None,
+    shape: Shape | None = None,
 ) -> list[EntityLoad]:
-    """Load every entity of ``source`` for the days in ``[interval_start, interval_end)``."""
+    """Load every entity of ``source`` for the days in ``[interval_start, interval_end)``.
+
+    Entities the company's shape (``expectations/sources.yml``) leaves out are absent by design:
+    no file is expected, and their raw tables are created empty so dbt builds all the same.
+    """
     warehouse = warehouse or config.warehouse_path()
+    try:
+        shape = shape or load_shape()
+    except ValueError as err:
+        raise ExtractError(f"source {source}: {err}") from err
     landing = (landing or config.landing_dir()).resolve()
     loaded_at = loaded_at or datetime.now(UTC)
     start, end = _as_utc(interval_start), _as_utc(interval_end)
     days = interval_days(start, end)
     entities = entities_of(source)
 
-    plans = [
-        (e, expected_files(e, days, landing) if _delivered(e, landing) else []) for e in entities
-    ]
-    for e, files in plans:
-        if not files:
-            log.info("%s: no folder under %s: not in this company's data", e.qualified, landing)
+    plans = [(e, expected_files(e, days, landing) if shape.has(e) else []) for e in entities]
+    for e, _ in plans:
+        if not shape.has(e):
+            _log_absent(e, landing, shape)
+    _refuse_links_out_of(landing, source, plans)
     missing = [str(f.relative_to(landing)) for _, files in plans for f in files if not f.exists()]
     if missing:
         shown = ", ".join(missing[:5]) + (
@@ -88,6 +106,7 @@ def extract_source(
             f"source {source}: {len(missing)} expected file(s) missing under {landing}: {shown}. "
             "Every entity delivers one file per day (header-only when nothing changed); "
             "wait for the delivery or rerun the export, then rerun this interval."
+            + _absent_hint(plans, shape)
         )
     checks = {}
     for e, files in plans:
@@ -133,20 +152,62 @@ def pause_point(name: str) -> None:
     """Test seam for crash tests: stop here when ``LEADSCORE_PAUSE_AT`` names this point.
 
     The process touches ``LEADSCORE_PAUSE_FILE`` and waits (at most a minute), so a test can kill
-    it with SIGKILL at a known place. Without the variables this does nothing.
+    it with SIGKILL at a known place, or delete the file to let it go on. Without the variables
+    this does nothing.
     """
     if os.environ.get("LEADSCORE_PAUSE_AT") != name:
         return
     marker = Path(os.environ["LEADSCORE_PAUSE_FILE"])
     marker.write_text(name)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and marker.exists():
         time.sleep(0.1)
 
 
-def _delivered(entity: Entity, landing: Path) -> bool:
-    """An optional entity is part of a company's data once its landing folder exists."""
-    return not entity.optional or (landing / entity.source / entity.name).is_dir()
+def _refuse_links_out_of(
+    landing: Path, source: str, plans: list[tuple[Entity, list[Path]]]
+) -> None:
+    """A day file that is, or lies in a folder that is, a symbolic link leading out of the
+    (resolved) landing folder is refused before anything reads it: its content is never shown."""
+    for e, files in plans:
+        for f in files:
+            target = f.resolve()
+            if not target.is_relative_to(landing):
+                raise ExtractError(
+                    f"source {source}: {e.qualified}: file {f.relative_to(landing)} is a symbolic "
+                    f"link, or lies in a linked folder, that leads outside the landing folder "
+                    f"{landing} (to {target}). Files are read only from inside the landing folder: "
+                    "put the export itself there (links within the folder are fine), then rerun "
+                    "the interval."
+                )
+
+
+def _log_absent(entity: Entity, landing: Path, shape: Shape) -> None:
+    """An entity absent by design loads nothing. Files of it are ignored, which a user may not
+    have meant (a source added to the landing folder but not to the shape): say so."""
+    folder = landing / entity.source / entity.name
+    if folder.is_dir() and any(folder.iterdir()):
+        log.warning(
+            "%s is not in the shape (%s), so its files under %s are ignored; list it there to "
+            "score it",
+            entity.qualified,
+            shape.path or "sources configuration",
+            folder,
+        )
+    else:
+        log.info("%s: absent by design (not in the company's shape)", entity.qualified)
+
+
+def _absent_hint(plans: list[tuple[Entity, list[Path]]], shape: Shape) -> str:
+    """For a listed entity without any landing folder: how to declare it absent."""
+    none = [e.qualified for e, files in plans if files and not files[0].parent.is_dir()]
+    if not none:
+        return ""
+    return (
+        f" There is no folder at all for {', '.join(none)}: if your company does not have "
+        f"{'these' if len(none) > 1 else 'it'}, leave {'them' if len(none) > 1 else 'it'} out of "
+        f"the shape in {shape.path or 'the sources configuration'} (LEADSCORE_SOURCES_CONFIG)."
+    )
 
 
 def _as_utc(value: date | datetime) -> datetime:
@@ -180,6 +241,37 @@ def _reader_sql(entity: Entity, extras: list[str]) -> str:
         )
     columns = ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in (*entity.columns, *extras))
     return f"read_json($files, format = 'newline_delimited', columns = {{{columns}}})"
+
+
+def _delivered_sql(entity: Entity) -> str:
+    """The documented columns as stored: as delivered, timestamps with an offset in UTC."""
+    return ", ".join(
+        f"{_utc_timestamp_sql(c)} as {_identifier(c)}" if c in TIMESTAMP_COLUMNS else _identifier(c)
+        for c in entity.columns
+    )
+
+
+def _utc_timestamp_sql(column: str) -> str:
+    """SQL: an ISO 8601 timestamp with an offset from UTC as ``YYYY-MM-DDTHH:MM:SS[.fff]Z`` in UTC.
+
+    Any other text, a UTC ``Z`` timestamp or a malformed value, stays as delivered (the raw gate
+    quarantines what is malformed). So does an impossible local time like February 30.
+    """
+    value, pattern = _identifier(column), _literal(OFFSET_TIMESTAMP_REGEX)
+
+    def part(group: int) -> str:
+        return f"regexp_extract({value}, {pattern}, {group})"
+
+    minutes = (
+        f"(cast({part(4)} as integer) * 60 + coalesce(cast(nullif({part(5)}, '') as integer), 0))"
+    )
+    sign = f"(case {part(3)} when '-' then -1 else 1 end)"
+    local = f"try_strptime({part(1)}, '%Y-%m-%dT%H:%M:%S')"
+    utc = f"strftime({local} - to_minutes({sign} * {minutes}), '%Y-%m-%dT%H:%M:%S')"
+    return (
+        f"coalesce(case when regexp_full_match({value}, {pattern}) "
+        f"then {utc} || {part(2)} || 'Z' end, {value})"
+    )
 
 
 def _literal(text: str) -> str:
@@ -236,7 +328,7 @@ def _load_entity(
             f"delete from {table} where _file_day >= $first and _file_day <= $last",
             {"first": days[0], "last": days[-1]},
         )
-    if not files:  # an optional entity this company does not have: its table stays empty
+    if not files:  # absent by design (not in the company's shape): its table stays empty
         return EntityLoad(entity.qualified, 0, 0)
     selected = ", ".join(f'"{c}"' for c in entity.columns)
     extras = sorted({c for f in files for c in checks[f].extra_columns})
@@ -253,7 +345,7 @@ def _load_entity(
             from {_reader_sql(entity, extras)}
         )
         select
-            {selected},
+            {_delivered_sql(entity)},
             _properties,
             substr(_file, {prefix_len}) as _source_file,
             _scan_row - min(_scan_row) over (partition by _file) + 1 as _row_number,

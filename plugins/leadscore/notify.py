@@ -11,19 +11,30 @@ configures:
   signals grouped by type, handovers first with their owner and queue.
 
 By default only signals with ``is_new`` are sent: a signal raised again the next day is not
-news. A channel that fails raises ``NotifyError`` (naming the URL or SMTP server), so the Airflow
-task fails and is retried.
+news. A channel that fails raises ``NotifyError`` (naming the webhook or SMTP server), so the
+Airflow task fails and is retried.
+
+A webhook URL is a secret: Slack, Teams and Discord put the key in its path
+(``https://hooks.slack.com/services/T…/B…/<key>``), Teams workflows in its query string. Messages
+show only its scheme and host and a fingerprint, ``https://hooks.slack.com/… (3f9a0c12)``: the
+first 8 hex digits of the SHA-256 of the URL without user, password and query string
+(``printf %s https://hooks.slack.com/services/… | sha256sum``), enough to tell two webhooks apart.
+Error texts from the server are scrubbed of the URL's parts. ``user:password@`` in the URL is sent
+as HTTP basic auth (and never shown).
 
 Each channel remembers what it was sent in a small SQLite file (``LEADSCORE_NOTIFY_LOG``, default
 ``data/notify_log.sqlite``): one row per channel, score date, signal and entity. A rerun of the
 day, or a retry after one channel failed, sends a channel only the signals it has not had yet, so
 sales is not pinged twice for the same handover. ``resend=True`` (``leadscore notify --resend``)
-sends everything again. A channel is its destination (the webhook URL without query string, the
-email recipients), so pointing the webhook somewhere new sends the day's signals there.
+sends everything again. A channel is its destination (the webhook URL without user, password and
+query string, the email recipients), so pointing the webhook somewhere new sends the day's signals
+there. The log keys a webhook by the SHA-256 of that URL, never the URL itself; a log written
+before keeps its records, rekeyed (and the file rewritten without the URLs) on first use.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -55,6 +66,13 @@ SMTP_FROM_ENV = "LEADSCORE_SMTP_FROM"
 TIMEOUT_SECONDS = 30
 #: Reasons quoted in the log summary.
 LOGGED_REASONS = 5
+#: Hex digits of a webhook's SHA-256 shown in messages (the log keeps all 64).
+FINGERPRINT_DIGITS = 8
+#: Path parts at least this long are taken for keys and scrubbed from error texts (Slack's,
+#: Teams' and Discord's keys and ids are 9 to 68 characters; "services" or "webhooks" are shorter).
+SECRET_PART_MIN_CHARS = 9
+#: Error text from a webhook's answer quoted in a NotifyError.
+QUOTED_ANSWER_CHARS = 300
 
 
 class NotifyError(RuntimeError):
@@ -107,7 +125,30 @@ class SentLog:
                 primary key (channel, score_date, signal, entity_type, entity_id)
             )"""
         )
+        self._rekey_raw_urls(con)
         return con
+
+    @staticmethod
+    def _rekey_raw_urls(con: sqlite3.Connection) -> None:
+        """Logs written before webhooks were keyed by a hash hold ``webhook <url>``: rekey them
+        and rewrite the file, so the URL is not left in free pages either."""
+        raw = [
+            r[0]
+            for r in con.execute(
+                """select distinct channel from sent
+                where channel like 'webhook %://%' and channel not like 'webhook % sha256:%'"""
+            ).fetchall()
+        ]
+        if not raw:
+            return
+        with con:
+            for channel in raw:
+                con.execute(
+                    "update or replace sent set channel = ? where channel = ?",
+                    (webhook_channel(channel.removeprefix("webhook ")), channel),
+                )
+        con.execute("vacuum")
+        log.warning("rekeyed %d webhook(s) in the notify log by hash", len(raw))
 
     def sent(self, channel: str, score_date: date) -> set[SignalKey]:
         if not self.path.exists():
@@ -164,41 +205,123 @@ def summarize(score_date: date, signals: list[dict], *, only_new: bool) -> str:
     return "\n".join(lines)
 
 
-def _display_url(url: str) -> str:
-    """The URL for messages: without user, password or query string (they may hold secrets)."""
+def check_webhook_url(url: str) -> None:
+    """Raise ``NotifyConfigError`` unless ``url`` is an http(s) URL with a host and valid port
+    (the message never repeats the URL: a password with a ':' would show as the port)."""
     parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise NotifyConfigError(f"{WEBHOOK_ENV} must be an http(s) URL, not {_display_url(url)!r}")
+    try:
+        parts.port  # noqa: B018 (parsing it is the check)
+    except ValueError:
+        raise NotifyConfigError(
+            f"{WEBHOOK_ENV} has a port that is not a number; a ':', '@' or '/' in its user or "
+            "password must be written %3A, %40 or %2F"
+        ) from None
+    if not parts.hostname:
+        raise NotifyConfigError(f"{WEBHOOK_ENV} has no host: {_display_url(url)!r}")
+
+
+def _origin(parts: urllib.parse.SplitResult) -> str:
+    """``scheme://host[:port]``, without user and password (the URL passed the check)."""
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return f"{parts.scheme}://{host}"
 
 
-def post_webhook(url: str, score_date: date, signals: list[dict]) -> None:
-    """POST ``{"score_date", "signals"}`` as JSON; any answer but 2xx raises ``NotifyError``."""
-    shown = _display_url(url)
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise NotifyConfigError(f"{WEBHOOK_ENV} must be an http(s) URL, not {shown!r}")
-    body = json.dumps(
-        {"score_date": score_date.isoformat(), "signals": signals}, ensure_ascii=False
-    ).encode("utf-8")
+def _destination(url: str) -> str:
+    """The webhook without user, password, query string and fragment: what it posts to."""
+    parts = urllib.parse.urlsplit(url)
+    return _origin(parts) + parts.path
+
+
+def fingerprint(url: str) -> str:
+    """Short SHA-256 of the webhook's destination: tells webhooks apart without showing them."""
+    return hashlib.sha256(_destination(url).encode("utf-8")).hexdigest()[:FINGERPRINT_DIGITS]
+
+
+def webhook_channel(url: str) -> str:
+    """The webhook's key in the notify log: its origin and the full SHA-256 of its destination."""
+    digest = hashlib.sha256(_destination(url).encode("utf-8")).hexdigest()
+    return f"webhook {_origin(urllib.parse.urlsplit(url))} sha256:{digest}"
+
+
+def _display_url(url: str) -> str:
+    """The webhook for messages: scheme, host and fingerprint (path and query hold secrets)."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        return f"{_origin(parts)}/… ({fingerprint(url)})"
+    except ValueError:  # not a URL check_webhook_url lets through
+        return f"{parts.scheme or '(no scheme)'}:…"
+
+
+def _secrets(url: str) -> list[str]:
+    """The parts of ``url`` an error text must not repeat, longest first."""
+    parts = urllib.parse.urlsplit(url)
+    found = {url, _destination(url), parts.path, parts.query, parts.password}
+    found.update(p for p in parts.path.split("/") if len(p) >= SECRET_PART_MIN_CHARS)
+    if parts.username and len(parts.username) >= SECRET_PART_MIN_CHARS:  # a token as user
+        found.add(parts.username)
+    found.update(value for _, value in urllib.parse.parse_qsl(parts.query))
+    found.update([urllib.parse.unquote(s) for s in found if s])
+    return sorted((s for s in found if s and s != "/"), key=len, reverse=True)
+
+
+def _scrub(text: str, url: str) -> str:
+    for secret in _secrets(url):
+        text = text.replace(secret, "…")
+    return text
+
+
+def _request(url: str, body: bytes) -> tuple[urllib.request.Request, urllib.request.OpenerDirector]:
+    """The POST and an opener; ``user:password@`` in the URL becomes HTTP basic auth."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    target = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
     request = urllib.request.Request(
-        url,
+        target,
         data=body,
         method="POST",
         headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "leadscore"},
     )
+    handlers = []
+    if parts.username is not None:
+        passwords = urllib.request.HTTPPasswordMgrWithPriorAuth()
+        passwords.add_password(
+            None,
+            target,
+            urllib.parse.unquote(parts.username),
+            urllib.parse.unquote(parts.password or ""),
+            is_authenticated=True,  # send it with the first request, not after a 401
+        )
+        handlers.append(urllib.request.HTTPBasicAuthHandler(passwords))
+    return request, urllib.request.build_opener(*handlers)
+
+
+def post_webhook(url: str, score_date: date, signals: list[dict]) -> None:
+    """POST ``{"score_date", "signals"}`` as JSON; any answer but 2xx raises ``NotifyError``.
+
+    No message or exception chain carries the URL's path, query string or password.
+    """
+    check_webhook_url(url)
+    shown = _display_url(url)
+    body = json.dumps(
+        {"score_date": score_date.isoformat(), "signals": signals}, ensure_ascii=False
+    ).encode("utf-8")
+    failure = None
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+        request, opener = _request(url, body)
+        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
             status = response.status
     except urllib.error.HTTPError as err:
-        detail = err.read(300).decode("utf-8", "replace").strip()
-        raise NotifyError(
-            f"webhook {shown} answered HTTP {err.code} {err.reason}"
-            + (f": {detail}" if detail else "")
-        ) from err
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        raise NotifyError(f"webhook {shown} could not be reached: {reason}") from err
+        detail = err.read(QUOTED_ANSWER_CHARS).decode("utf-8", "replace").strip()
+        err.close()
+        failure = f"answered HTTP {err.code} {err.reason}" + (f": {detail}" if detail else "")
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        failure = f"could not be reached: {getattr(err, 'reason', err)}"
+    if failure:  # raised here, outside the except: no chained exception repeats the URL
+        raise NotifyError(f"webhook {shown} {_scrub(failure, url)}")
     if not 200 <= status < 300:
         raise NotifyError(f"webhook {shown} answered HTTP {status}")
     log.warning("posted %d signals for %s to %s (HTTP %s)", len(signals), score_date, shown, status)
@@ -305,10 +428,8 @@ def notify_signals(
     ``resend`` sends every selected signal again, whatever the channels were sent before.
     """
     webhook = os.environ.get(WEBHOOK_ENV, "").strip()
-    if webhook and urllib.parse.urlsplit(webhook).scheme not in ("http", "https"):
-        raise NotifyConfigError(
-            f"{WEBHOOK_ENV} must be an http(s) URL, not {_display_url(webhook)!r}"
-        )
+    if webhook:
+        check_webhook_url(webhook)
     email = _email_config()  # a misconfigured channel fails before anything is sent
     day, signals = load_signals(score_date, serving_dir=serving_dir, only_new=only_new)
     result = NotifyResult(
@@ -321,19 +442,20 @@ def notify_signals(
         return result
     log.warning("%s", summarize(day, signals, only_new=only_new))
     sent_log = sent_log or SentLog()
-    channels = []
+    channels = []  # (name, key in the sent log, how messages show it)
     if webhook:
-        channels.append(("webhook", f"webhook {_display_url(webhook)}"))
+        channels.append(("webhook", webhook_channel(webhook), f"webhook {_display_url(webhook)}"))
     if email:
-        channels.append(("email", f"email {', '.join(sorted(email.recipients))}"))
-    for name, destination in channels:
+        recipients = f"email {', '.join(sorted(email.recipients))}"
+        channels.append(("email", recipients, recipients))
+    for name, destination, shown in channels:
         seen = set() if resend else sent_log.sent(destination, day)
         pending = [s for s in signals if signal_key(s) not in seen]
         if len(pending) < len(signals):
             result.already_sent[name] = len(signals) - len(pending)
             log.warning(
                 "%s already had %d of these %d signals: %s (resend: leadscore notify --resend)",
-                destination,
+                shown,
                 len(signals) - len(pending),
                 len(signals),
                 f"sending the other {len(pending)}" if pending else "nothing sent again",

@@ -68,7 +68,7 @@ def run_extract(
 def run_raw_gate(
     data_interval_start: datetime | None = None, data_interval_end: datetime | None = None
 ) -> dict:
-    """Task: validate the interval's raw rows of every entity."""
+    """Task: validate the interval's raw rows of every entity the company delivers."""
     from airflow.exceptions import AirflowFailException
 
     from leadscore.extract import interval_days
@@ -78,7 +78,11 @@ def run_raw_gate(
         report = raw_gate(interval_days(data_interval_start, data_interval_end))
     except GateFailed as err:
         raise AirflowFailException(str(err)) from err
-    return {"checked": report.tables, "quarantined": report.quarantined}
+    return {
+        "checked": report.tables,
+        "quarantined": report.quarantined,
+        "released": report.released,  # rows whose company arrived, let in from quarantine
+    }
 
 
 def run_score_gate(
@@ -103,6 +107,22 @@ def run_publish(data_interval_end: datetime | None = None, run_id: str | None = 
 
     report = publish(interval_score_date(data_interval_end), run_id=run_id)
     return {"path": str(report.path), "tables": report.tables}
+
+
+def run_lock_warehouse(dag_run: Any = None) -> dict:
+    """Setup task: hold the warehouse for this DAG run until ``release_warehouse``
+    (``leadscore.runlock``); a command-line run in progress fails it, and it is retried."""
+    from leadscore import runlock
+
+    holder = runlock.acquire_for_dag_run(dag_run.dag_id, dag_run.run_id)
+    return {"lock": str(runlock.lock_path()), "since": holder.since, "pid": holder.pid}
+
+
+def run_release_warehouse(dag_run: Any = None) -> bool:
+    """Teardown task: release the warehouse (Airflow runs it even when a task failed)."""
+    from leadscore import runlock
+
+    return runlock.release_for_dag_run(dag_run.dag_id, dag_run.run_id)
 
 
 def run_calibrate() -> dict:

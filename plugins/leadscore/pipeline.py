@@ -155,8 +155,32 @@ def run_interval(
     publish: bool = True,
     accept_drift: bool = False,
     dbt: Callable[[date], Any] | None = None,
+    holder: str | None = None,
 ) -> RunResult:
-    """Score the interval ``[start, end)``: the score date is its last day."""
+    """Score the interval ``[start, end)``: the score date is its last day.
+
+    The whole run holds the warehouse (``leadscore.runlock``): while another run holds it, this
+    raises ``WarehouseLocked`` before touching anything. ``holder`` is what the lock file says
+    holds it (default ``run_interval <start>..<score date>``).
+    """
+    from leadscore import runlock
+
+    score_date = end - timedelta(days=1)
+    with runlock.hold(holder or f"run_interval {start}..{score_date}"):
+        return _run_interval(
+            start, end, gates=gates, publish=publish, accept_drift=accept_drift, dbt=dbt
+        )
+
+
+def _run_interval(
+    start: date,
+    end: date,
+    *,
+    gates: bool,
+    publish: bool,
+    accept_drift: bool,
+    dbt: Callable[[date], Any] | None,
+) -> RunResult:
     from leadscore.calibrate import calibrate_advisory
     from leadscore.extract import ExtractError, extract_source
     from leadscore.notify import notify_signals as notify

@@ -1,22 +1,33 @@
 """Publish the checked score tables to the serving copy BI tools read (write-audit-publish).
 
 The daily run writes and audits in the working warehouse; only after the score gate passed does
-``publish`` copy every table of the ``marts`` schema into a *new* DuckDB file, checkpoint it,
-and rename it over ``<serving>/scores.duckdb``. A rename is atomic: a reader that opened the old
-file keeps reading the complete old snapshot (it holds the old inode), a reader that opens the
-path afterwards gets the complete new one, and nobody ever sees half a publish. The working
-warehouse and the serving file are different files, so readers never hold a lock dbt needs.
+``publish`` write a new *publish folder*: every table of the ``marts`` schema into a DuckDB file
+(checkpointed, read-only) and into one Parquet file per table. Then one atomic step makes it the
+publish every reader sees::
 
-Parquet copies go to ``<serving>/parquet/<table>/<table>.parquet``, each swapped in by rename
-(one file at a time, just before the DuckDB file: during a publish, Parquet readers may see
-tables of two consecutive publishes; the DuckDB file is always one publish).
-``meta.publish_log`` in the serving file lists every publish (carried over from the old file).
+    <serving>/scores.duckdb  -> current/scores.duckdb          (a fixed link)
+    <serving>/current        -> publishes/<publish id>          (switched by each publish)
+    <serving>/publishes/<publish id>/scores.duckdb, <table>.parquet, ...
+
+The publish id is the publish time (UTC, ``20261121T000512123456Z``). ``current`` is replaced by
+rename, which is atomic: a reader opening ``scores.duckdb`` or ``current/<table>.parquet`` gets
+the whole old publish or the whole new one, never a mix, whenever the publish is killed. A reader
+that opened a file keeps reading it (it holds the inode). To read several Parquet files of one
+publish, resolve ``current`` once and read them from the folder it points to. The working
+warehouse and the serving files are different files, so readers never hold a lock dbt needs.
+
+Each publish then removes every older publish folder but the one it replaced (kept for readers
+that resolved ``current`` just before), and whatever a killed publish left: its half-written
+folder (``publishes/.<id>.tmp``), temp files, and the pre-publish-folder layout (a plain
+``scores.duckdb`` and ``parquet/<table>/<table>.parquet``). ``meta.publish_log`` in the DuckDB
+file lists every publish (carried over from the previous one).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -25,11 +36,19 @@ from pathlib import Path
 import duckdb
 
 from leadscore import config
+from leadscore.extract import pause_point
 
 log = logging.getLogger(__name__)
 
 SERVING_FILE = "scores.duckdb"
 PUBLISHED_SCHEMA = "marts"
+#: The link to the publish readers see, and the folder holding one folder per publish.
+CURRENT = "current"
+PUBLISHES = "publishes"
+#: What a publish writes before it is complete: never read, removed by the next publish.
+TEMP_SUFFIX = ".tmp"
+#: The Parquet folder of the layout before publish folders (removed by the first new publish).
+OLD_PARQUET_DIR = "parquet"
 
 
 @dataclass
@@ -39,11 +58,17 @@ class PublishReport:
     tables: dict[str, int] = field(default_factory=dict)  # table -> rows
     parquet: dict[str, Path] = field(default_factory=dict)
     published_at: datetime | None = None
+    publish_id: str | None = None
     skipped: str | None = None
 
 
 def serving_path(serving_dir: Path | None = None) -> Path:
     return (serving_dir or config.serving_dir()) / SERVING_FILE
+
+
+def current_dir(serving_dir: Path | None = None) -> Path:
+    """``<serving>/current``: the current publish's folder (``<table>.parquet`` files)."""
+    return (serving_dir or config.serving_dir()) / CURRENT
 
 
 def published_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
@@ -63,7 +88,7 @@ def publish(
     run_id: str | None = None,
     force: bool = False,
 ) -> PublishReport:
-    """Copy the warehouse's marts into a new serving file and swap it in atomically.
+    """Copy the warehouse's marts into a new publish folder and switch readers to it atomically.
 
     A rerun of an older date does not replace newer published scores (BI would go back in time)
     unless ``force``; the report's ``skipped`` says why nothing was published.
@@ -79,13 +104,19 @@ def publish(
         )
         log.warning(report.skipped)
         return report
-    serving_dir.mkdir(parents=True, exist_ok=True)
-    target = serving_path(serving_dir)
-    staging = serving_dir / f".{SERVING_FILE}.{uuid.uuid4().hex}.tmp"
     published_at = datetime.now(UTC)
-    report = PublishReport(score_date, target, published_at=published_at)
+    publish_id = f"{published_at:%Y%m%dT%H%M%S%fZ}"
+    publishes = serving_dir / PUBLISHES
+    publishes.mkdir(parents=True, exist_ok=True)
+    staging = publishes / f".{publish_id}{TEMP_SUFFIX}"
+    folder = publishes / publish_id
+    report = PublishReport(
+        score_date, serving_path(serving_dir), published_at=published_at, publish_id=publish_id
+    )
+    staging.mkdir()
     try:
-        with duckdb.connect(str(staging)) as con:
+        database = staging / SERVING_FILE
+        with duckdb.connect(str(database)) as con:
             con.execute("attach $path as wh (read_only)", {"path": str(warehouse)})
             tables = published_tables(con, "wh")
             if not tables:
@@ -99,18 +130,23 @@ def publish(
                 count = con.execute(f"select count(*) from {qualified}").fetchone()
                 report.tables[table] = count[0]
             con.execute("detach wh")
-            _write_publish_log(con, target, report, run_id)
+            _write_publish_log(con, serving_path(serving_dir), report, run_id)
             con.execute("checkpoint")
-            report.parquet = _write_parquet(con, serving_dir, tables)
-        staging.chmod(0o444)  # the serving copy is for reading; publish replaces, never edits
-        os.replace(staging, target)
-        _fsync_dir(serving_dir)
+            parquet = _write_parquet(con, staging, tables)
+        database.chmod(0o444)  # the serving copy is for reading; publish replaces, never edits
+        _fsync(staging)
+        staging.rename(folder)  # complete, but nobody reads it until `current` points to it
     finally:
-        staging.unlink(missing_ok=True)
-        Path(f"{staging}.wal").unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+    _fsync(publishes)
+    report.parquet = {table: folder / path.name for table, path in parquet.items()}
+    pause_point("publish:switch")
+    replaced = _switch_current(serving_dir, folder)
+    pause_point("publish:cleanup")
+    _clean_up(serving_dir, keep={folder.name, replaced})
     log.warning(
         "published %s for %s: %s",
-        target,
+        folder,
         score_date,
         ", ".join(f"{t} ({n:,} rows)" for t, n in report.tables.items()),
     )
@@ -146,25 +182,71 @@ def _write_publish_log(
 
 
 def _write_parquet(
-    con: duckdb.DuckDBPyConnection, serving_dir: Path, tables: list[str]
+    con: duckdb.DuckDBPyConnection, folder: Path, tables: list[str]
 ) -> dict[str, Path]:
     written = {}
     for table in tables:
-        folder = serving_dir / "parquet" / table
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"{table}.parquet"
-        partial = folder / f".{table}.parquet.{uuid.uuid4().hex}.tmp"
+        path = folder / f"{table}.parquet"
         con.execute(
-            f"copy {PUBLISHED_SCHEMA}.{table} to '{partial}' (format parquet, compression zstd)"
+            f"copy {PUBLISHED_SCHEMA}.{table} to '{path}' (format parquet, compression zstd)"
         )
-        partial.chmod(0o444)
-        os.replace(partial, final)
-        written[table] = final
+        path.chmod(0o444)
+        _fsync(path)
+        written[table] = path
+        pause_point(f"publish:parquet:{table}")
     return written
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def _switch_current(serving_dir: Path, folder: Path) -> str | None:
+    """Point ``current`` at ``folder`` in one rename; returns the publish id it pointed to."""
+    link = serving_dir / CURRENT
+    replaced = Path(os.readlink(link)).name if link.is_symlink() else None
+    _replace_with_link(link, Path(PUBLISHES) / folder.name)
+    # the fixed link readers open; replaces the plain file of the old layout in one rename
+    database = serving_dir / SERVING_FILE
+    target = Path(CURRENT) / SERVING_FILE
+    if not (database.is_symlink() and Path(os.readlink(database)) == target):
+        _replace_with_link(database, target)
+    _fsync(serving_dir)
+    return replaced
+
+
+def _replace_with_link(path: Path, target: Path) -> None:
+    """Make ``path`` a relative link to ``target`` atomically (a link written, then renamed)."""
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}")
+    temp.symlink_to(target)
+    os.replace(temp, path)
+
+
+def _clean_up(serving_dir: Path, keep: set[str | None]) -> None:
+    """Remove older publishes but ``keep``, and whatever killed publishes left behind."""
+    for entry in (serving_dir / PUBLISHES).iterdir():
+        if entry.name not in keep:
+            _remove(entry)
+    for entry in serving_dir.iterdir():
+        if TEMP_SUFFIX in entry.name and entry.name.startswith("."):
+            _remove(entry)  # temp files of the old layout, links never renamed into place
+    old_parquet = serving_dir / OLD_PARQUET_DIR
+    if old_parquet.is_dir() and not old_parquet.is_symlink():
+        _remove(old_parquet)
+        log.warning(
+            "removed %s (the Parquet layout before publish folders): read "
+            "%s/<table>.parquet instead (docs/bi.md)",
+            old_parquet,
+            serving_dir / CURRENT,
+        )
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or a folder's entries to disk (a power cut after the switch loses nothing)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -4,17 +4,26 @@ GX's SQL data source cannot evaluate expectations on DuckDB, so each table is re
 read-only DuckDB connection into a DataFrame and validated by the committed checkpoint of its
 suite (``expectations/gx``) with bounds from ``expectations/gates.yml``.
 
+Only what the company delivers is checked: entities its shape (``expectations/sources.yml``)
+leaves out are absent by design, neither required, nor stale, nor feeding a score table that
+must have rows.
+
 Raw gate: a failed table-level expectation (columns, empty delivery, duplicate keys, outliers,
 unknown companies) fails the run. Rows failing a row-level expectation (missing or malformed
 values, values outside their allowed set, timestamps outside the interval, a custom property value
 that does not fit its type in ``seeds/property_catalogue.csv``) are moved to
 ``quarantine.<source>__<entity>`` with the reason, as long as they are few
 (``quarantine_max_share``); otherwise the run fails and nothing moves. Extra columns the catalogue
-does not declare are kept (in ``_properties``) and warned about once per entity and run.
+does not declare are kept (in ``_properties``) and warned about once per entity and run. A
+record naming a company the CRM has not delivered (yet) waits in quarantine (``_held_for``) and is
+let in by the first run after its company arrives, unless so many records do that the share check
+(``known_company_min_share``, from ``known_company_min_rows`` records on) fails the run.
 
 Score gate: ranges, one row per entity, stages and tiers consistent with thresholds, and drift
 against the last publish. Every failure names the table, the column, how many rows and where
-(file and row for raw data, keys for marts). Data Docs are rendered once per gate.
+(file and row for raw data, keys for marts). Data Docs are rendered once per gate. Validation
+results and Data Docs go to the data folder (:func:`results_dir`), never into the checkout, which
+may be read-only.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from leadscore.quality_config import (
 from leadscore.quality_suites import (
     COMPANY_KNOWN_COLUMN,
     DATED_MARTS,
+    DAY_SUFFIX,
     DRIFT_MEAN_COLUMNS,
     FILE_DAY_COLUMN,
     MART_KEYS,
@@ -58,11 +68,13 @@ from leadscore.quality_suites import (
     PROPERTY_TYPED_COLUMNS,
     PROPERTY_VALUE_COLUMN,
     QUARANTINE,
+    REASON_COLUMNS,
     RECORD_DAY_COLUMN,
     STAGE_SHARE_COLUMNS,
     TIME_SUFFIX,
     all_raw_suites,
     all_score_suites,
+    day_columns,
     has_company,
     numeric_columns,
     past_columns,
@@ -70,7 +82,14 @@ from leadscore.quality_suites import (
     raw_suite_name,
     score_suite_name,
 )
-from leadscore.sources import ENTITIES, LOAD_METADATA_COLUMNS, Entity, entity
+from leadscore.sources import (
+    ENTITIES,
+    LOAD_METADATA_COLUMNS,
+    Entity,
+    Shape,
+    entity,
+    load_shape,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +103,12 @@ VALUE_SHOWN_CHARS = 40
 #: rendered, because rendering reads every stored result: its cost stays flat however long the
 #: pipeline runs. Two weeks of daily runs.
 DATA_DOCS_KEEP_RUNS = 14
+#: The GX config variable the committed ``great_expectations.yml`` puts results and Data Docs under.
+RESULTS_VARIABLE = "leadscore_gx_results_dir"
+#: Score tables that can only have rows when the company delivers one of these entities: with all
+#: of them absent by design, ``score.min_rows`` does not apply. Every other table scores the leads
+#: (crm/contacts and crm/companies), which every company delivers.
+MART_INPUTS: dict[str, tuple[str, ...]] = {"financial_scores": ("crm/subscriptions",)}
 
 
 class GateFailed(RuntimeError):
@@ -97,6 +122,8 @@ class GateReport:
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     quarantined: dict[str, int] = field(default_factory=dict)  # table -> rows moved
+    #: table -> rows that waited in quarantine for their company and were let in by this run
+    released: dict[str, int] = field(default_factory=dict)
     data_docs: str | None = None
 
     @property
@@ -116,11 +143,23 @@ class Finding:
     reasons: dict[int, str] = field(default_factory=dict)
 
 
+def results_dir() -> Path:
+    """Where validation results and Data Docs go: ``<data folder>/gx`` (``LEADSCORE_GX_RESULTS_DIR``
+    moves them). Never the checkout's ``expectations/``, which may be read-only."""
+    value = os.environ.get("LEADSCORE_GX_RESULTS_DIR")
+    return Path(value).resolve() if value else config.data_dir() / "gx"
+
+
 def _context(root: Path | None = None):
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
 
-    return gx.get_context(mode="file", project_root_dir=str(root or config.expectations_dir()))
+    return gx.get_context(
+        mode="file",
+        project_root_dir=str(root or config.expectations_dir()),
+        # great_expectations.yml stores results and Data Docs under ${leadscore_gx_results_dir}
+        runtime_environment={RESULTS_VARIABLE: str(results_dir())},
+    )
 
 
 def write_expectations(root: Path | None = None) -> list[str]:
@@ -197,18 +236,16 @@ def _failed(
 
 
 def _column_of(kwargs: dict[str, Any]) -> str:
-    column = (
-        kwargs.get("column")
-        or ", ".join(kwargs.get("column_list") or [])
-        or (
-            f"{kwargs.get('column_A')} vs {kwargs.get('column_B')}"
-            if kwargs.get("column_A")
-            else "-"
-        )
-    )
-    for suffix in (NUMBER_SUFFIX, TIME_SUFFIX):
-        column = column.removesuffix(suffix)
-    return "company_id" if column == COMPANY_KNOWN_COLUMN else column
+    def delivered(column: str) -> str:  # the delivered column a typed copy was made from
+        for suffix in (NUMBER_SUFFIX, TIME_SUFFIX, DAY_SUFFIX):
+            column = column.removesuffix(suffix)
+        return "company_id" if column == COMPANY_KNOWN_COLUMN else column
+
+    if kwargs.get("column"):
+        return delivered(kwargs["column"])
+    if kwargs.get("column_A"):
+        return f"{delivered(kwargs['column_A'])} vs {delivered(kwargs['column_B'])}"
+    return ", ".join(kwargs.get("column_list") or []) or "-"
 
 
 def _finding(r: Any, frame: pd.DataFrame, parameters: dict[str, Any]) -> Finding:
@@ -240,11 +277,24 @@ def _finding(r: Any, frame: pd.DataFrame, parameters: dict[str, Any]) -> Finding
     values = result.get("partial_unexpected_list") or []
     if cfg.kwargs.get("column") == COMPANY_KNOWN_COLUMN and rows:
         values = frame.loc[rows[:EXAMPLES_SHOWN], "company_id"].tolist()  # the unknown ids
+    quoted = [c for c in (cfg.meta or {}).get(REASON_COLUMNS) or [] if c in frame.columns]
+    if quoted:  # the values as delivered, not their typed copies
+        values = [tuple(frame.loc[i, quoted]) for i in rows[:EXAMPLES_SHOWN]]
+        values = [v[0] if len(v) == 1 else v for v in values]
     values = [_plain(v) for v in values]
-    sample = f" (values {', '.join(repr(v) for v in values[:EXAMPLES_SHOWN])})" if values else ""
+    bounds = _bounds(cfg.kwargs, parameters)
+    shown_values = ", ".join(repr(v) for v in values[:EXAMPLES_SHOWN])
+    sample = f" (values {shown_values}{bounds})" if values else ""
     suffix = f"; e.g. {' | '.join(shown)}" if shown else ""
     message = f"{subject}: {count} of {total} rows fail '{what}' ({cfg.type}){sample}{suffix}"
-    return Finding(what, message, quarantine=quarantine, rows=rows)
+    # a reason that quotes the row's values, the bound and where: "..., not seats '-17', expected
+    # >= 1 (file crm/subscriptions/2026-11-19.csv row 3)"
+    reasons = {
+        i: f"{what}, not {', '.join(f'{c} {_plain(frame.at[i, c])!r}' for c in quoted)}{bounds} "
+        f"({_where(frame, i)})"
+        for i in (rows if quoted else [])
+    }
+    return Finding(what, message, quarantine=quarantine, rows=rows, reasons=reasons)
 
 
 def _plain(value: Any) -> Any:
@@ -260,7 +310,9 @@ def _bounds(kwargs: dict[str, Any], parameters: dict[str, Any]) -> str:
     def value(bound: Any) -> Any:
         if isinstance(bound, dict) and "$PARAMETER" in bound:
             bound = parameters.get(bound["$PARAMETER"])
-        return round(bound, 4) if isinstance(bound, float) else bound
+        if isinstance(bound, float):  # GX hands parameters back as floats: 1.0 reads as 1
+            return int(bound) if bound.is_integer() else round(bound, 4)
+        return bound
 
     low, high = value(kwargs.get("min_value")), value(kwargs.get("max_value"))
     parts = []
@@ -298,16 +350,19 @@ def raw_gate(
     expectations: Path | None = None,
     gates: GateConfig | None = None,
     dbt_project: Path | None = None,
+    shape: Shape | None = None,
 ) -> GateReport:
-    """Validate every entity's rows delivered for ``days``; quarantine or raise GateFailed.
+    """Validate every delivered entity's rows for ``days``; quarantine or raise GateFailed.
 
     Custom properties are checked against the property catalogue of ``dbt_project`` (its
     ``seeds/property_catalogue.csv``), read now: a property declared there is checked from the
-    next run on, without rewriting any suite.
+    next run on, without rewriting any suite. Entities ``shape`` (default: the company's, from
+    ``expectations/sources.yml``) leaves out are not checked.
     """
     days = sorted(days)
     warehouse = warehouse or config.warehouse_path()
     gates = gates or quality_config.load()
+    shape = shape or load_shape()
     wanted = set(sources) if sources else None
     interval_end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time())
     span = f"{days[0]}..{days[-1]}"
@@ -319,16 +374,16 @@ def raw_gate(
         ) from err
     context = _context(expectations)
     report = GateReport(gate="raw")
+    if shape.absent():
+        log.info("raw gate for %s: the company delivers %s", span, shape.describe())
     identifiers: list[Any] = []
     to_quarantine: dict[str, tuple[Entity, pd.DataFrame]] = {}
     for e in ENTITIES:
-        if wanted and e.source not in wanted:
+        if (wanted and e.source not in wanted) or not shape.has(e):
             continue
         frame = _read_raw(warehouse, e, days[0], days[-1])
         report.tables[e.raw_table] = len(frame)
-        # an optional entity delivers files only once its folder exists (raw.load_log says which)
-        files = _delivered_files(warehouse, e, days) if e.optional else len(days)
-        parameters = _raw_parameters(e, gates, interval_end, files=files)
+        parameters = _raw_parameters(e, gates, interval_end, files=len(days), rows=len(frame))
         findings = _validate(context, raw_suite_name(e), "raw_gate", frame, parameters, identifiers)
         findings += _check_properties(context, e, frame, catalogue.custom(e.qualified), identifiers)
         where = f"{e.raw_table} ({e.qualified}, {span})"
@@ -337,7 +392,8 @@ def raw_gate(
                 f.message += _empty_files(warehouse, e, days, gates)
         report.failures += [f"{where}: {f.message}" for f in findings if not f.quarantine]
         row_findings = [f for f in findings if f.quarantine]
-        if not row_findings:
+        waiting = _waiting_for_company(e, frame, findings)
+        if not row_findings and not waiting:
             continue
         bad = _reasons(row_findings)
         share = len(bad) / len(frame)
@@ -348,49 +404,143 @@ def raw_gate(
                 "quarantined and the run stops:\n    "
                 + "\n    ".join(f.message for f in row_findings)
             )
-        else:
-            rows = frame.loc[sorted(bad)]
-            to_quarantine[e.raw_table] = (e, rows.assign(_reason=[bad[i] for i in rows.index]))
-            report.warnings += [f"{where}: quarantined: {f.message}" for f in row_findings]
+            continue
+        # a row that only waits for its company is let in when it arrives (_held_for); one that
+        # also fails a row check needs a corrected delivery like any quarantined row
+        reasons = {i: _waiting_reason(e, company) for i, company in waiting.items()}
+        for i, reason in bad.items():
+            reasons[i] = f"{reason}; {reasons[i]}" if i in reasons else reason
+        rows = frame.loc[sorted(reasons)]
+        to_quarantine[e.raw_table] = (
+            e,
+            rows.assign(
+                _reason=[reasons[i] for i in rows.index],
+                _held_for=[None if i in bad else waiting.get(i) for i in rows.index],
+            ),
+        )
+        report.warnings += [f"{where}: quarantined: {f.message}" for f in row_findings]
+        if waiting:
+            report.warnings.append(f"{where}: quarantined: {_waiting_message(e, frame, waiting)}")
     report.warnings += _schema_drift(warehouse, days, wanted, catalogue)
-    _check_freshness(warehouse, days, gates, wanted, report)
+    _check_freshness(warehouse, days, gates, wanted, report, shape)
     _render_docs(context, identifiers, report)
     if not report.failures:
         for table, (e, rows) in to_quarantine.items():
             report.quarantined[table] = _quarantine(warehouse, e, rows)
+        _release_waiting(warehouse, days, wanted, shape, report)
     return _finish(report, f"raw gate for {span}")
 
 
+def _waiting_for_company(e: Entity, frame: pd.DataFrame, findings: list[Finding]) -> dict[int, str]:
+    """Frame row -> the company id of each record naming a company the CRM has not delivered,
+    unless the share of such records fails the run (known_company_min_share)."""
+    if not has_company(e) or frame.empty:
+        return {}
+    if any(f.description.endswith("known_company_min_share of the rows)") for f in findings):
+        return {}
+    # an empty company_id is a missing value (quarantined by its own check), not an early record
+    unknown = frame.index[~frame[COMPANY_KNOWN_COLUMN].astype(bool) & frame["company_id"].notna()]
+    return {int(i): str(frame.at[i, "company_id"]) for i in unknown}
+
+
+def _waiting_reason(e: Entity, company: str) -> str:
+    return (
+        f"{e.qualified}: company_id {company} names no company the CRM delivered yet; waits "
+        "until it arrives"
+    )
+
+
+def _waiting_message(e: Entity, frame: pd.DataFrame, waiting: dict[int, str]) -> str:
+    rows = sorted(waiting)
+    companies = list(dict.fromkeys(waiting[i] for i in rows))[:EXAMPLES_SHOWN]
+    shown = " | ".join(_where(frame, i) for i in rows[:EXAMPLES_SHOWN])
+    return (
+        f"column company_id: {len(rows)} of {len(frame)} rows name a company the CRM has not "
+        f"delivered yet (values {', '.join(repr(c) for c in companies)}); e.g. {shown}. They wait "
+        f"in {e.quarantine_table} and the first run after their company arrives lets them in"
+    )
+
+
+def _release_waiting(
+    warehouse: Path, days: list[date], wanted: set[str] | None, shape: Shape, report: GateReport
+) -> None:
+    """Let rows that waited for their company into the raw table once it has arrived (with the
+    file, row and day they came with), and warn about rows still waiting from earlier days."""
+    companies = "select company_id from raw.crm__companies"
+    with duckdb.connect(str(warehouse)) as con:
+        present = {
+            r[0]
+            for r in con.execute(
+                "select schema_name || '.' || table_name from duckdb_tables()"
+            ).fetchall()
+        }
+        for e in ENTITIES:
+            if not has_company(e) or not shape.has(e) or (wanted and e.source not in wanted):
+                continue
+            if e.quarantine_table not in present:
+                continue
+            _add_held_for(con, e)
+            columns = ", ".join(f'"{c}"' for c in (*e.columns, *LOAD_METADATA_COLUMNS))
+            # loaded now: incremental staging models pick up what landed since their last build
+            values = columns.replace('"_loaded_at"', 'current_timestamp as "_loaded_at"')
+            arrived = f"_held_for in ({companies})"
+            con.execute("begin transaction")
+            con.execute(
+                f"insert into {e.raw_table} ({columns}) "
+                f"select {values} from {e.quarantine_table} where {arrived}"
+            )
+            moved = con.execute(f"delete from {e.quarantine_table} where {arrived}").fetchone()[0]
+            con.execute("commit")
+            if moved:
+                report.released[e.raw_table] = moved
+                log.warning(
+                    "let %d row(s) of %s that waited for their company into %s",
+                    moved,
+                    e.qualified,
+                    e.raw_table,
+                )
+            still = con.execute(
+                f"""select count(*), min(_source_file), list(distinct _held_for order by _held_for)
+                from {e.quarantine_table} where _held_for is not null and _file_day < $first""",
+                {"first": days[0]},
+            ).fetchone()
+            if still[0]:
+                ids = ", ".join(repr(c) for c in still[2][:EXAMPLES_SHOWN])
+                report.warnings.append(
+                    f"{e.quarantine_table}: {still[0]} row(s) from earlier days still wait for "
+                    f"their company ({ids}), the oldest from {still[1]}: is the company missing "
+                    "from the CRM export?"
+                )
+
+
+def _add_held_for(con: duckdb.DuckDBPyConnection, e: Entity) -> None:
+    """Quarantine tables made before rows could wait for their company lack the column."""
+    con.execute(f"alter table {e.quarantine_table} add column if not exists _held_for varchar")
+
+
 def _raw_parameters(
-    e: Entity, gates: GateConfig, interval_end: datetime, files: int
+    e: Entity, gates: GateConfig, interval_end: datetime, files: int, rows: int
 ) -> dict[str, Any]:
+    # on few records a share says little (one early contact is 0 of 1): they wait instead
+    enough = rows >= gates.known_company_min_rows
     params: dict[str, Any] = {
         "min_rows": gates.min_rows_per_file.get(e.qualified, 0) * files,
-        "known_company_min_share": gates.known_company_min_share,
+        "known_company_min_share": gates.known_company_min_share if enough else 0.0,
         "interval_end": pd.Timestamp(interval_end),
     }
     for column in numeric_columns(e):
         # a column without a configured maximum has none (GX needs one bound set)
         configured = gates.max_value(e.qualified, column)
         params[f"max__{column}"] = sys.float_info.max if configured is None else configured
+        low = gates.min_value(e.qualified, column)
+        params[f"min__{column}"] = -sys.float_info.max if low is None else low
     return params
-
-
-def _delivered_files(warehouse: Path, e: Entity, days: list[date]) -> int:
-    """How many files of ``e`` the interval loaded (none for an optional entity without folder)."""
-    return int(
-        _read(
-            warehouse,
-            """select count(*) as files from raw.load_log
-            where source = $s and entity = $e and file_day between $first and $last""",
-            {"s": e.source, "e": e.name, "first": days[0], "last": days[-1]},
-        ).files.iloc[0]
-    )
 
 
 def _read_raw(warehouse: Path, e: Entity, first: date, last: date) -> pd.DataFrame:
     typed = [f'try_cast("{c}" as double) as "{c}{NUMBER_SUFFIX}"' for c in numeric_columns(e)]
     typed += [f'{_timestamp(c)} as "{c}{TIME_SUFFIX}"' for c in past_columns(e)]
+    typed += [f'cast({_timestamp(c)} as date) as "{c}{DAY_SUFFIX}"' for c in day_columns(e)]
     known = ""
     if has_company(e):
         # a nullable company_id left empty names no company: nothing to look up
@@ -577,16 +727,20 @@ def _reasons(findings: list[Finding]) -> dict[int, str]:
 
 
 def _quarantine(warehouse: Path, e: Entity, rows: pd.DataFrame) -> int:
-    """Move ``rows`` from the raw table to its quarantine table, with their reasons, atomically."""
+    """Move ``rows`` from the raw table to its quarantine table, with their reasons, atomically.
+
+    ``_held_for`` names the company a row waits for (let in when it arrives), else it is null.
+    """
     columns = [*e.columns, *LOAD_METADATA_COLUMNS]  # custom properties go along (_properties)
-    moved = rows[[*columns, "_reason"]].copy()
+    moved = rows[[*columns, "_reason", "_held_for"]].copy()
     selected = ", ".join(f'"{c}"' for c in columns)
     with duckdb.connect(str(warehouse)) as con:
+        _add_held_for(con, e)
         con.register("moved", moved)
         con.execute("begin transaction")
         con.execute(
-            f"""insert into {e.quarantine_table} ({selected}, _reason, _quarantined_at)
-            select {selected}, _reason, now() from moved"""
+            f"""insert into {e.quarantine_table} ({selected}, _reason, _held_for, _quarantined_at)
+            select {selected}, _reason, cast(_held_for as varchar), now() from moved"""
         )
         con.execute(
             f"""delete from {e.raw_table} as r using moved as m
@@ -647,10 +801,12 @@ def _check_freshness(
     gates: GateConfig,
     wanted: set[str] | None,
     report: GateReport,
+    shape: Shape,
 ) -> None:
     interval_end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time())
     for source, rule in gates.freshness.items():
-        if wanted and source not in wanted:
+        # a source (or entity) absent by design has nothing to be stale
+        if (wanted and source not in wanted) or not shape.has(rule.entity):
             continue
         e = entity(rule.entity)
         newest = _read(
@@ -665,7 +821,7 @@ def _check_freshness(
             f"source {source} is stale: its newest {e.qualified} record ({shown}) is "
             f"{age:.1f} days before the end of the interval"
         )
-        if age > rule.error_after_days:
+        if rule.error_after_days is not None and age > rule.error_after_days:
             message += f", more than error_after_days {rule.error_after_days:g}"
             if gates.freshness_on_error == "fail":
                 report.failures.append(message + "; is its export still running?")
@@ -763,14 +919,17 @@ def score_gate(
     serving: Path | None = None,
     gates: GateConfig | None = None,
     accept_drift: bool = False,
+    shape: Shape | None = None,
 ) -> GateReport:
     """Validate the marts for ``score_date``; raise GateFailed on any failure.
 
     ``accept_drift`` skips the comparison with the last publish, for the run after an intended
-    rule change (a new threshold moves many contacts at once).
+    rule change (a new threshold moves many contacts at once). How many rows each table must
+    hold is ``score.min_rows``, except for a table whose inputs ``shape`` leaves out.
     """
     warehouse = warehouse or config.warehouse_path()
     gates = gates or quality_config.load()
+    shape = shape or load_shape()
     context = _context(expectations)
     parameters = score_gate_parameters(score_date, dbt_project)
     previous = None if accept_drift else published_stats(serving)
@@ -783,7 +942,11 @@ def score_gate(
         params = {"d": score_date} if mart in DATED_MARTS else {}
         frame = _mart_frame(_read(warehouse, f"select * from marts.{mart} {where}", params), mart)
         report.tables[f"marts.{mart}"] = len(frame)
-        mart_parameters = {**parameters, **_drift_parameters(mart, previous, gates)}
+        mart_parameters = {
+            **parameters,
+            **_drift_parameters(mart, previous, gates),
+            "min_rows": _min_rows(mart, gates, shape),
+        }
         findings = _validate(
             context, score_suite_name(mart), "score_gate", frame, mart_parameters, identifiers
         )
@@ -792,13 +955,21 @@ def score_gate(
     return _finish(report, f"score gate for {score_date}")
 
 
+def _min_rows(mart: str, gates: GateConfig, shape: Shape) -> int:
+    """``score.min_rows`` of a table, 0 when every entity it needs is absent by design."""
+    inputs = MART_INPUTS.get(mart)
+    if inputs and not any(shape.has(q) for q in inputs):
+        return 0
+    return gates.score_min_rows.get(mart, 0)
+
+
 # --- reporting ----------------------------------------------------------------------------------
 
 
 def _render_docs(context: Any, identifiers: list[Any], report: GateReport) -> None:
     """Render this gate's validation results into the Data Docs site (pruned to recent runs)."""
     try:
-        _prune_validations(Path(context.root_directory))
+        _prune_validations(results_dir() / "validations")
         sites = context.build_data_docs(resource_identifiers=identifiers)
         if sites:
             report.data_docs = next(iter(sites.values()))
@@ -806,8 +977,7 @@ def _render_docs(context: Any, identifiers: list[Any], report: GateReport) -> No
         log.warning("could not render GX data docs: %s", err)
 
 
-def _prune_validations(root: Path) -> None:
-    folder = root / "uncommitted" / "validations"
+def _prune_validations(folder: Path) -> None:
     if not folder.exists():
         return
     for suite in folder.iterdir():

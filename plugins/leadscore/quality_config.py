@@ -21,24 +21,35 @@ from leadscore.sources import ENTITIES
 class Freshness:
     entity: str
     warn_after_days: float
-    error_after_days: float
+    #: None: the source is never stale enough to fail the run, only to warn
+    error_after_days: float | None
 
 
 @dataclass(frozen=True)
 class GateConfig:
     quarantine_max_share: float = 0.02
     known_company_min_share: float = 0.98
+    #: known_company_min_share applies to an entity's interval from this many rows on
+    known_company_min_rows: int = 50
     min_rows_per_file: dict[str, int] = field(default_factory=dict)
     max_values: dict[str, float] = field(default_factory=dict)
+    #: documented minima (``min_values``): a value below one is quarantined with its row
+    min_values: dict[str, float] = field(default_factory=dict)
     freshness: dict[str, Freshness] = field(default_factory=dict)
     freshness_on_error: str = "fail"
     max_row_count_change: float = 0.10
     max_stage_share_change: float = 0.05
     max_mean_score_change: float = 5.0
+    #: score table -> rows it must hold for the run's date (``score.min_rows``)
+    score_min_rows: dict[str, int] = field(default_factory=dict)
 
     def max_value(self, qualified: str, column: str) -> float | None:
         """The configured maximum of a numeric column, None when it has none."""
         return self.max_values.get(f"{qualified}.{column}")
+
+    def min_value(self, qualified: str, column: str) -> float | None:
+        """The documented minimum of a numeric column, None when it has none."""
+        return self.min_values.get(f"{qualified}.{column}")
 
 
 def config_path() -> Path:
@@ -51,7 +62,8 @@ def load(path: Path | None = None) -> GateConfig:
     path = path or config_path()
     raw: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
     gate = raw.get("raw", {}) or {}
-    drift = (raw.get("score", {}) or {}).get("drift", {}) or {}
+    score = raw.get("score", {}) or {}
+    drift = score.get("drift", {}) or {}
     known = {e.qualified for e in ENTITIES}
 
     def share(section: dict, key: str, default: float) -> float:
@@ -62,29 +74,48 @@ def load(path: Path | None = None) -> GateConfig:
 
     min_rows = {str(k): int(v) for k, v in (gate.get("min_rows_per_file") or {}).items()}
     max_values = {str(k): float(v) for k, v in (gate.get("max_values") or {}).items()}
-    for key in [*min_rows, *(k.rsplit(".", 1)[0] for k in max_values)]:
+    min_values = {str(k): float(v) for k, v in (gate.get("min_values") or {}).items()}
+    for key, low in min_values.items():
+        if low > max_values.get(key, low):
+            raise ValueError(f"{path}: min_values.{key} {low} is above max_values.{key}")
+    for key in [*min_rows, *(k.rsplit(".", 1)[0] for k in [*max_values, *min_values])]:
         if key not in known:
             raise ValueError(f"{path}: unknown entity {key!r}; known: {', '.join(sorted(known))}")
     freshness = {}
     for source, spec in (gate.get("freshness") or {}).items():
         if spec["entity"] not in known:
             raise ValueError(f"{path}: freshness.{source}.entity {spec['entity']!r} is unknown")
+        error_after = spec.get("error_after_days")
         freshness[source] = Freshness(
-            spec["entity"], float(spec["warn_after_days"]), float(spec["error_after_days"])
+            spec["entity"],
+            float(spec["warn_after_days"]),
+            None if error_after is None else float(error_after),
         )
     on_error = gate.get("freshness_on_error", "fail")
     if on_error not in ("fail", "warn"):
         raise ValueError(f"{path}: freshness_on_error must be fail or warn, not {on_error!r}")
+    from leadscore.quality_suites import MART_KEYS  # it imports this module
+
+    score_min_rows = {str(k): int(v) for k, v in (score.get("min_rows") or {}).items()}
+    for mart in score_min_rows:
+        if mart not in MART_KEYS:
+            raise ValueError(
+                f"{path}: score.min_rows: unknown score table {mart!r}; known: "
+                f"{', '.join(MART_KEYS)}"
+            )
     return GateConfig(
         quarantine_max_share=share(gate, "quarantine_max_share", 0.02),
         known_company_min_share=share(gate, "known_company_min_share", 0.98),
+        known_company_min_rows=int(gate.get("known_company_min_rows", 50)),
         min_rows_per_file=min_rows,
         max_values=max_values,
+        min_values=min_values,
         freshness=freshness,
         freshness_on_error=on_error,
         max_row_count_change=float(drift.get("max_row_count_change", 0.10)),
         max_stage_share_change=share(drift, "max_stage_share_change", 0.05),
         max_mean_score_change=float(drift.get("max_mean_score_change", 5)),
+        score_min_rows=score_min_rows,
     )
 
 

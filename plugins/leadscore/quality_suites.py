@@ -13,6 +13,7 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from leadscore.delivery import TIMESTAMP_COLUMNS
 from leadscore.quality_config import CATALOGUE_ENTITIES, CATALOGUE_NAME
 from leadscore.sources import ENTITIES, LOAD_METADATA_COLUMNS, Entity
 
@@ -23,14 +24,7 @@ NON_NEGATIVE_DECIMAL_REGEX = r"^\d+(?:\.\d+)?$"
 NON_NEGATIVE_INTEGER_REGEX = r"^\d+$"
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
-TIMESTAMP_COLUMNS = {
-    "created_at",
-    "updated_at",
-    "closed_at",
-    "responded_at",
-    "sent_at",
-    "occurred_at",
-}
+#: TIMESTAMP_COLUMNS (leadscore.delivery): the load stores them in UTC, offsets converted.
 DATE_COLUMNS = {
     "close_date",
     "start_date",
@@ -115,12 +109,25 @@ ENTITY_COLUMN_SHAPES: dict[tuple[str, str], tuple[str, str]] = {
 RECORD_DAY_COLUMN = "_record_day"
 FILE_DAY_COLUMN = "_file_day_text"
 COMPANY_KNOWN_COLUMN = "_company_known"
-#: Typed copies the raw gate adds for range checks: ``<column>__number`` and ``<column>__time``.
+#: Typed copies the raw gate adds for range checks: ``<column>__number``, ``<column>__time`` and,
+#: for date orders, ``<column>__day`` (the UTC day of a date or timestamp).
 NUMBER_SUFFIX = "__number"
 TIME_SUFFIX = "__time"
+DAY_SUFFIX = "__day"
 #: Date and timestamp columns that record something that already happened, so they cannot lie
 #: after the end of the interval they were delivered in (close_date, due_date, end_date can).
 PAST_COLUMNS = (TIMESTAMP_COLUMNS | {"issued_date", "paid_date", "usage_date"}) - {"close_date"}
+#: Dates a record cannot have in the other order, per entity: (later, earlier), compared by day,
+#: so a deal created and closed on the same day is fine whatever the hour (docs/sources.md).
+DATE_ORDERS: dict[str, list[tuple[str, str]]] = {
+    "crm/deals": [("close_date", "created_at")],
+    "crm/subscriptions": [("end_date", "start_date")],
+    "crm/invoices": [("due_date", "issued_date"), ("paid_date", "issued_date")],
+    "crm/tickets": [("closed_at", "created_at")],
+}
+#: The ``meta`` key listing the delivered columns a row-level expectation's quarantine reason
+#: quotes, with the bound and the file and row: ``seats '-17', expected >= 1 (file ... row 3)``.
+REASON_COLUMNS = "reason_columns"
 
 #: Custom properties (kind custom in seeds/property_catalogue.csv, delivered in ``_properties``) are
 #: checked in a frame of their own, one row per record and catalogued property with a value: the
@@ -194,6 +201,12 @@ def past_columns(entity: Entity) -> list[str]:
     return [c for c in entity.columns if c in PAST_COLUMNS]
 
 
+def day_columns(entity: Entity) -> list[str]:
+    """The columns of ``entity`` whose day a date order compares."""
+    ordered = {c for pair in DATE_ORDERS.get(entity.qualified, []) for c in pair}
+    return [c for c in entity.columns if c in ordered]
+
+
 def property_suite_name(entity: Entity) -> str:
     return f"{raw_suite_name(entity)}__properties"
 
@@ -207,9 +220,12 @@ def has_company(entity: Entity) -> bool:
     return entity.qualified != "crm/companies" and "company_id" in entity.columns
 
 
-def _row(expectation: gxe.Expectation) -> gxe.Expectation:
-    """Mark a row-level expectation: its failing rows may be quarantined."""
+def _row(expectation: gxe.Expectation, *, quoting: list[str] | None = None) -> gxe.Expectation:
+    """Mark a row-level expectation: its failing rows may be quarantined; their reason quotes
+    the delivered values of the columns ``quoting`` names."""
     expectation.meta = {**(expectation.meta or {}), ON_FAILURE: QUARANTINE}
+    if quoting:
+        expectation.meta[REASON_COLUMNS] = quoting
     return expectation
 
 
@@ -223,13 +239,16 @@ def raw_suite(entity: Entity) -> gx.ExpectationSuite:
 
     Table-level expectations fail the run; row-level ones quarantine their rows while few fail.
     Bounds are parameters (``min_rows``, ``known_company_min_share``, ``max__<column>``,
-    ``interval_end``) the gate fills from ``expectations/gates.yml`` and the run's interval.
+    ``min__<column>``, ``interval_end``) the gate fills from ``expectations/gates.yml`` and the
+    run's interval. A value above its maximum is an outlier that fails the run; one below its
+    documented minimum, or dates in an impossible order, make a bad row.
     """
     q = entity.qualified
     suite = gx.ExpectationSuite(name=raw_suite_name(entity), meta={"gate": "raw", "entity": q})
     added = [
         *[c + NUMBER_SUFFIX for c in numeric_columns(entity)],
         *[c + TIME_SUFFIX for c in past_columns(entity)],
+        *[c + DAY_SUFFIX for c in day_columns(entity)],
         *([COMPANY_KNOWN_COLUMN] if has_company(entity) else []),
     ]
     checks: list[gxe.Expectation] = [
@@ -285,6 +304,30 @@ def raw_suite(entity: Entity) -> gx.ExpectationSuite:
                     max_value={"$PARAMETER": f"max__{column}"},
                     description=f"{q}: {column} is at most its plausible maximum (max_values)",
                 )
+            )
+        )
+        checks.append(
+            _row(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column + NUMBER_SUFFIX,
+                    min_value={"$PARAMETER": f"min__{column}"},
+                    description=f"{q}: {column} is at least its documented minimum (min_values)",
+                ),
+                quoting=[column],
+            )
+        )
+    for later, earlier in DATE_ORDERS.get(q, []):
+        of = "" if earlier in DATE_COLUMNS else "the day of "
+        checks.append(
+            _row(
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A=later + DAY_SUFFIX,
+                    column_B=earlier + DAY_SUFFIX,
+                    or_equal=True,
+                    ignore_row_if="either_value_is_missing",
+                    description=f"{q}: {later} is on or after {of}{earlier}",
+                ),
+                quoting=[later, earlier],
             )
         )
     for column in past_columns(entity):
@@ -450,11 +493,19 @@ def _score_range(mart: str, column: str, *, nullable: bool = False) -> list[gxe.
 
 
 def score_suite(mart: str) -> gx.ExpectationSuite:
-    """Expectations on one mart after dbt, before publishing."""
+    """Expectations on one mart after dbt, before publishing.
+
+    How many rows it must hold is the parameter ``min_rows`` (``score.min_rows`` in
+    ``expectations/gates.yml``, 0 for a table whose inputs the company does not deliver): an
+    empty table passes every other check.
+    """
     suite = gx.ExpectationSuite(name=score_suite_name(mart), meta={"gate": "score", "mart": mart})
     keys = MART_KEYS[mart]
     checks: list[gxe.Expectation] = [
-        gxe.ExpectTableRowCountToBeBetween(min_value=1, description=f"{mart}: has rows"),
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value={"$PARAMETER": "min_rows"},
+            description=f"{mart}: holds at least min_rows rows (score.min_rows)",
+        ),
         gxe.ExpectCompoundColumnsToBeUnique(
             column_list=[*keys, "score_date"], description=f"{mart}: one row per entity and date"
         ),
@@ -462,7 +513,7 @@ def score_suite(mart: str) -> gx.ExpectationSuite:
             gxe.ExpectColumnValuesToNotBeNull(column=k, description=f"{mart}: {k} is set")
             for k in keys
         ],
-        gxe.ExpectColumnDistinctValuesToEqualSet(
+        gxe.ExpectColumnValuesToBeInSet(
             column="score_date",
             value_set={"$PARAMETER": "score_dates"},
             description=f"{mart}: every row is for the run's score date",

@@ -3,11 +3,20 @@
 This registry is the Python side of ``docs/sources.md``: file layout, expected columns and the
 column that decides which day a record belongs to. Raw tables keep every value as delivered
 (text); staging models in dbt type and rename them.
+
+Which of these entities a company delivers is its *shape*, declared in ``expectations/sources.yml``
+(``LEADSCORE_SOURCES_CONFIG`` points elsewhere): see :func:`load_shape`.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from leadscore import config
 
 
 @dataclass(frozen=True)
@@ -20,9 +29,6 @@ class Entity:
     day_column: str  # the timestamp/date column whose day decides the file
     #: Columns that may be empty (docs/sources.md says "nullable"); every other one is required.
     nullable: tuple[str, ...] = ()
-    #: An entity a company may not have at all: when its landing folder does not exist, nothing is
-    #: expected and its raw table stays empty. Once the folder exists, every day needs its file.
-    optional: bool = False
 
     @property
     def qualified(self) -> str:
@@ -195,7 +201,6 @@ ENTITIES: tuple[Entity, ...] = (
         ("activity_id",),
         "updated_at",
         ("company_id", "duration_seconds", "direction", "outcome"),
-        optional=True,
     ),
     Entity(
         "crm",
@@ -271,3 +276,95 @@ def entity(qualified: str) -> Entity:
     raise ValueError(
         f"unknown entity {qualified!r}; known: {', '.join(e.qualified for e in ENTITIES)}"
     )
+
+
+# --- the company's shape ------------------------------------------------------------------------
+
+#: What every company delivers: its leads and their companies.
+ALWAYS_DELIVERED: tuple[str, ...] = ("crm/companies", "crm/contacts")
+#: The entities of paying customers; a company without customers yet leaves them out.
+CUSTOMER_ENTITIES: tuple[str, ...] = (
+    "crm/subscriptions",
+    "crm/invoices",
+    "crm/product_usage",
+    "crm/nps_responses",
+    "crm/tickets",
+)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The entities a company delivers. Every other entity is absent by design: no files are
+    expected, its raw table stays empty, and no gate checks it (rows, freshness, the scores it
+    feeds)."""
+
+    delivered: frozenset[str]
+    #: the file it was read from, for messages
+    path: Path | None = None
+
+    def has(self, e: Entity | str) -> bool:
+        return (e.qualified if isinstance(e, Entity) else e) in self.delivered
+
+    def absent(self) -> tuple[Entity, ...]:
+        return tuple(e for e in ENTITIES if e.qualified not in self.delivered)
+
+    def describe(self) -> str:
+        """``crm (companies, contacts), web (events); absent: ...`` for logs and messages."""
+        parts = []
+        for source in SOURCES:
+            names = [e.name for e in entities_of(source) if self.has(e)]
+            if names:
+                parts.append(f"{source} ({', '.join(names)})")
+        absent = [e.qualified for e in self.absent()]
+        return "; ".join(parts) + (f"; absent: {', '.join(absent)}" if absent else "")
+
+
+#: Every entity delivered: the shape when the configuration lists them all.
+FULL_SHAPE = Shape(frozenset(e.qualified for e in ENTITIES))
+
+
+def shape_path() -> Path:
+    value = os.environ.get("LEADSCORE_SOURCES_CONFIG")
+    return Path(value) if value else config.expectations_dir() / "sources.yml"
+
+
+def load_shape(path: Path | None = None) -> Shape:
+    """Read the company's shape: ``sources:`` maps each source it has to the entities it delivers.
+
+    A source or entity left out is absent by design. A mistake names the file and the key.
+    """
+    path = path or shape_path()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as err:
+        raise ValueError(
+            f"cannot read the sources configuration {path}: {err.strerror or err}; it lists the "
+            "sources and entities your company delivers (docs/sources.md#the-shape-of-your-data)"
+        ) from err
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {err}") from err
+    section = raw.get("sources") if isinstance(raw, dict) else None
+    if not isinstance(section, dict):
+        raise ValueError(f"{path}: needs a mapping `sources:` of source -> list of entities")
+    delivered: set[str] = set()
+    for source, names in section.items():
+        if source not in SOURCES:
+            raise ValueError(f"{path}: unknown source {source!r}; known: {', '.join(SOURCES)}")
+        if names is None:
+            names = []
+        if not isinstance(names, list):
+            raise ValueError(f"{path}: sources.{source} must be a list of entity names")
+        known = [e.name for e in entities_of(source)]
+        for name in names:
+            if name not in known:
+                raise ValueError(
+                    f"{path}: sources.{source}: unknown entity {name!r}; known: {', '.join(known)}"
+                )
+            delivered.add(f"{source}/{name}")
+    missing = [q for q in ALWAYS_DELIVERED if q not in delivered]
+    if missing:
+        raise ValueError(
+            f"{path}: {', '.join(missing)} must be listed: every company delivers its leads "
+            "(crm/contacts) and their companies (crm/companies)"
+        )
+    return Shape(frozenset(delivered), path)

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 
 from leadscore import config
-from leadscore.publish import last_publish, serving_path
+from leadscore.publish import current_dir, last_publish, serving_path
 
 
 def render_summary(warehouse: Path | None = None, *, top: int = 10) -> str:
@@ -118,7 +118,7 @@ def render_summary(warehouse: Path | None = None, *, top: int = 10) -> str:
         "",
         f"Serving copy for BI (read-only, {when}): {serving}",
         f"  schema marts: {', '.join(sorted((published or {}).get('tables', {})))}; "
-        f"Parquet under {serving.parent / 'parquet'}; see docs/bi.md",
+        f"Parquet {current_dir()}/<table>.parquet; see docs/bi.md",
         '  .venv/bin/python -c "import duckdb; print(duckdb.connect('
         f"'{serving}', read_only=True).sql('from marts.lead_scores limit 5'))\"",
     ]

@@ -36,6 +36,7 @@ email_engagement as (
         cast(null as {{ dbt.type_string() }}) as properties,
         email_events.occurred_at,
         email_events.event_date as activity_date,
+        email_events._source_file,
         email_events._loaded_at
     from email_events
     left join campaigns
@@ -59,6 +60,7 @@ web_engagement as (
         _properties as properties,
         occurred_at,
         event_date as activity_date,
+        _source_file,
         _loaded_at
     from web_events
     where contact_id is not null
@@ -81,6 +83,7 @@ crm_engagement as (
         _properties as properties,
         occurred_at,
         activity_date,
+        _source_file,
         _loaded_at
     from activities
 ),

@@ -4,14 +4,35 @@
         incremental_strategy='delete+insert',
         unique_key='event_id',
         on_schema_change='fail',
+        post_hook="{{ delete_rows_of_reloaded_files() }}",
     )
 }}
+-- depends_on: {{ source('extract', 'load_log') }}
 
+-- Incremental (macros/reloads.sql): a build reads the events of the files loaded since the last
+-- one and rebuilds them from every delivered version; the events of a file loaded again (a rerun)
+-- are rebuilt too, and those the corrected file no longer holds are deleted.
 with source as (
     select * from {{ source('web', 'web__events') }}
+),
+
+{% if is_incremental() %}
+    changed_events as (
+        -- reads the source again rather than the source CTE: a CTE read twice is materialized whole
+        select delivered.event_id
+        from {{ source('web', 'web__events') }} as delivered
+        where {{ loaded_since_last_build(column='delivered._loaded_at') }}
+        union all
+        select built.event_id
+        from {{ this }} as built
+        where built._source_file in ({{ files_loaded_since_last_build() }})
+    ),
+{% endif %}
+
+versions as (
+    select * from source
     {% if is_incremental() %}
-        -- only what landed since the last build: cost follows the day's delta
-        where _loaded_at > (select max(this_model._loaded_at) from {{ this }} as this_model)
+        where event_id in (select changed_events.event_id from changed_events)
     {% endif %}
 ),
 
@@ -41,7 +62,7 @@ renamed as (
         _source_file,
         _row_number,
         _loaded_at
-    from source
+    from versions
 ),
 
 ranked as (
