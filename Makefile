@@ -60,8 +60,8 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 
 install: $(BIN)/.installed ## create .venv and install the locked dependencies
 
-lock: ## re-resolve requirements.in into requirements.txt (every package pinned, with hashes)
-	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.11 --generate-hashes -o requirements.txt
+lock: ## re-resolve requirements.in into requirements.txt (every package pinned)
+	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.11 -o requirements.txt
 
 data: install ## generate the demo exports under data/landing (SCALE=1: 10k contacts, ~500k events)
 	$(BIN)/leadscore generate --scale $(SCALE) --end-date $(DEMO_END)

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -49,8 +50,6 @@ os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_CACHE_DBT_LS", "False")
 TEST_SCALE = float(os.environ.get("LEADSCORE_TEST_SCALE", "0.3"))
 TEST_END = date(2026, 11, 20)
 TEST_DAYS = int(os.environ.get("LEADSCORE_TEST_DAYS", "365"))
-#: Days loaded in bulk before the DAG runs in the end-to-end test (the DAG then scores 11-18..20).
-FIRST_DAG_DAY = date(2026, 11, 18)
 
 
 def quiet_env(**extra: str) -> dict[str, str]:
@@ -73,6 +72,19 @@ def quiet_env(**extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+#: How long a test waits for a child process to reach its pause point or to end.
+WAIT_SECONDS = 120
+
+
+def wait_for(predicate, what: str, seconds: float = WAIT_SECONDS) -> None:
+    """Poll ``predicate`` until it is true; fail naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {seconds} s waiting for {what}")
+        time.sleep(0.05)
 
 
 def run(cmd: list[str], *, env: dict[str, str], cwd: Path = ROOT, timeout: int = 900):

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import pytest
 from leadscore.pipeline import StepFailed, run_interval
 from leadscore.publish import publish
 from leadscore.quality import score_gate
-from tests.conftest import BIN, ROOT, World, quiet_env, table_contents
+from tests.conftest import BIN, ROOT, WAIT_SECONDS, World, quiet_env, table_contents, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,9 +41,6 @@ LOAD_TIME_COLUMNS = {
     "_quarantined_at",
     "calibrated_at",
 }
-#: How long a test waits for a child process to reach a point before it gives up.
-WAIT_SECONDS = 120
-
 
 #: Marts that keep a row set per score date (the others hold the current date only).
 DATED_MARTS = ("score_history", "score_signals", "model_validation", "rule_history")
@@ -198,14 +194,6 @@ def _start(cmd: list[str], world: World, **env: str) -> subprocess.Popen:
     )
 
 
-def _wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {WAIT_SECONDS} s waiting for {what}")
-        time.sleep(0.05)
-
-
 def _kill(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=WAIT_SECONDS)
@@ -232,7 +220,7 @@ def test_extract_killed_midway_then_rerun(
         LEADSCORE_PAUSE_AT="extract:crm/deals",
         LEADSCORE_PAUSE_FILE=str(pause),
     )
-    _wait_for(pause.exists, "extract to load crm/deals")
+    wait_for(pause.exists, "extract to load crm/deals")
     _kill(proc)
     with duckdb.connect(str(world.warehouse), read_only=True) as con:
         landed = con.execute(
@@ -281,7 +269,7 @@ def test_dbt_killed_midway_then_retried(
             raise AssertionError("dbt ended before stg_email__events:\n" + "".join(seen[-30:]))
         return "stg_email__events" in line and "OK created" in line
 
-    _wait_for(incremental_committed, "dbt to build stg_email__events")
+    wait_for(incremental_committed, "dbt to build stg_email__events")
     _kill(proc)
     assert not any("Completed successfully" in line for line in seen)
 

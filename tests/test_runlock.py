@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,20 +20,10 @@ from types import SimpleNamespace
 import pytest
 
 from leadscore import cli, orchestration, runlock
-from tests.conftest import BIN, ROOT, quiet_env
+from tests.conftest import BIN, ROOT, WAIT_SECONDS, quiet_env, wait_for
 
-#: How long a test waits for a child process to reach its pause point or to end.
-WAIT_SECONDS = 120
 DAG_ID = "scoring_daily"
 SINCE = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
-
-
-def _wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {WAIT_SECONDS} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def hold_in_child(warehouse: Path, pause: Path, holder: str = "leadscore run --day 2026-11-19"):
@@ -47,7 +36,7 @@ def hold_in_child(warehouse: Path, pause: Path, holder: str = "leadscore run --d
     )
     env = dict(os.environ, LEADSCORE_PAUSE_AT="held", LEADSCORE_PAUSE_FILE=str(pause))
     proc = subprocess.Popen([sys.executable, "-c", code, str(warehouse), holder], env=env)
-    _wait_for(pause.exists, "the child to take the lock")
+    wait_for(pause.exists, "the child to take the lock")
     return proc
 
 
@@ -181,7 +170,7 @@ def test_a_second_run_stops_at_once_with_a_clear_message_and_the_first_completes
         text=True,
     )
     try:
-        _wait_for(pause.exists, "the first run to be extracting")
+        wait_for(pause.exists, "the first run to be extracting")
         second = subprocess.run(
             [str(BIN / "leadscore"), "run", "--day", day.isoformat()],
             cwd=ROOT,

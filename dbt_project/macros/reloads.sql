@@ -29,6 +29,19 @@
     where load_log.loaded_at > (select max(built._loaded_at) from {{ relation }} as built)
 {%- endmacro %}
 
+{#- Step 1's keys: `key` of the rows of `delivered` (a source or ref, read again rather than
+    through a CTE: a CTE read twice is materialized whole) loaded since the last build, and of the
+    rows `relation` holds from files loaded since. Use it inside `{% if is_incremental() %}`. -#}
+{% macro keys_to_rebuild(delivered, key, relation=this) -%}
+    select delivered.{{ key }}
+    from {{ delivered }} as delivered
+    where {{ loaded_since_last_build(relation, column='delivered._loaded_at') }}
+    union all
+    select built.{{ key }}
+    from {{ relation }} as built
+    where built._source_file in ({{ files_loaded_since_last_build(relation) }})
+{%- endmacro %}
+
 {#- Post-hook: delete the rows of files loaded again after them that the build did not replace. -#}
 {% macro delete_rows_of_reloaded_files(relation=this) -%}
     {{ return(adapter.dispatch('delete_rows_of_reloaded_files', 'leadscore')(relation)) }}

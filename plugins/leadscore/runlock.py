@@ -157,6 +157,17 @@ def _held_by_dag_run(warehouse: Path, holder: Holder) -> WarehouseLocked:
 
 
 #: Locks this process holds: lock path -> (OS lock, depth), so nested holds re-enter.
+def _took_over_stale(warehouse: Path, previous: Holder) -> None:
+    """Log a lock taken over from a process that died holding it (the OS freed its lock)."""
+    log.warning(
+        "took over a stale lock on %s: pid %s (%s, since %s) ended without releasing it",
+        warehouse,
+        previous.pid,
+        previous.holder,
+        previous.since,
+    )
+
+
 @contextmanager
 def _os_locked(warehouse: Path, path: Path, timeout: float) -> Iterator[FileLock]:
     """The OS lock on ``path`` while the block runs; ``WarehouseLocked`` naming the holder when a
@@ -203,13 +214,7 @@ def hold(holder: str, *, warehouse: Path | None = None) -> Iterator[None]:
         if previous and previous.dag_run:
             raise _held_by_dag_run(warehouse, previous)
         if previous:
-            log.warning(
-                "took over a stale lock on %s: pid %s (%s, since %s) ended without releasing it",
-                warehouse,
-                previous.pid,
-                previous.holder,
-                previous.since,
-            )
+            _took_over_stale(warehouse, previous)
         _write(path, _new_holder(holder))
     except BaseException:
         lock.release()
@@ -250,13 +255,7 @@ def acquire_for_dag_run(dag_id: str, run_id: str, *, warehouse: Path | None = No
                 dag_id,
             )
         elif previous:
-            log.warning(
-                "took over a stale lock on %s: pid %s (%s, since %s) ended without releasing it",
-                warehouse,
-                previous.pid,
-                previous.holder,
-                previous.since,
-            )
+            _took_over_stale(warehouse, previous)
         holder = _new_holder(f"Airflow DAG {dag_id}, run {run_id}", dag_run=me)
         _write(path, holder)
         return holder

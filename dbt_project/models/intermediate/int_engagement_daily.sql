@@ -23,14 +23,7 @@ with events as (
 
 {% if is_incremental() %}
     touched_days as (
-        -- reads the model again rather than the events CTE: a CTE read twice is materialized whole
-        select staged.activity_date
-        from {{ ref('int_engagement_events') }} as staged
-        where {{ loaded_since_last_build(column='staged._loaded_at') }}
-        union all
-        select built.activity_date
-        from {{ this }} as built
-        where built._source_file in ({{ files_loaded_since_last_build() }})
+        {{ keys_to_rebuild(ref('int_engagement_events'), 'activity_date') }}
     ),
 {% endif %}
 

@@ -18,14 +18,7 @@ with source as (
 
 {% if is_incremental() %}
     changed_events as (
-        -- reads the source again rather than the source CTE: a CTE read twice is materialized whole
-        select delivered.event_id
-        from {{ source('web', 'web__events') }} as delivered
-        where {{ loaded_since_last_build(column='delivered._loaded_at') }}
-        union all
-        select built.event_id
-        from {{ this }} as built
-        where built._source_file in ({{ files_loaded_since_last_build() }})
+        {{ keys_to_rebuild(source('web', 'web__events'), 'event_id') }}
     ),
 {% endif %}
 
