@@ -9,8 +9,10 @@ the day before D.
 0. **lock_warehouse** (setup) … **release_warehouse** (teardown): the run holds
    `<warehouse>.lock` from its first task to its last, so a `leadscore run` started meanwhile
    stops at once and names this run; the teardown releases it even when a task failed.
-1. **extract_<source>**: load the interval's export files into `raw.<source>__<entity>`
-   (a rerun replaces the interval; nothing is duplicated).
+1. **extract_<source>**: a source configured to come from an API (`extract:` in
+   `expectations/sources.yml`: HubSpot, Mailchimp) is pulled first and written as the interval's
+   landing files; then the interval's files are loaded into `raw.<source>__<entity>` (a rerun
+   pulls and replaces the interval; nothing is duplicated).
 2. **raw_gate**: Great Expectations suites on the interval's raw rows; a failure names the
    table, column, count and file/row, and stops the run.
    Rows failing a row-level check are moved to `quarantine.*` while they are few.
@@ -30,6 +32,9 @@ the day before D.
 7. **report** and **notify_signals** (read the serving copy): the day's HTML report
    (`data/reports/<date>.html`, `latest.html`) and the new signals to the log, and to the webhook
    or email configured by `LEADSCORE_SIGNALS_WEBHOOK` / `LEADSCORE_SIGNALS_EMAIL_TO`.
+8. **sync_crm** (when `crm_sync.enabled` in `expectations/sources.yml`): write the scores that
+   changed since the last sync onto the HubSpot contact and company records. It only reads the
+   serving copy: a failed sync is retried and never unpublishes anything.
 
 Every task that writes a DuckDB file runs in the one-slot `duckdb_writer` pool and
 `max_active_runs=1`: DuckDB allows one writer per file. Business logic lives in
@@ -111,19 +116,26 @@ def scoring_daily():
     @task(task_id="report")
     def report(data_interval_end=None) -> str:
         """Write data/reports/<score_date>.html and latest.html from the serving copy."""
-        from leadscore.report import run_report_task
+        from leadscore.outputs.report import run_report_task
 
         return run_report_task(data_interval_end)
 
     @task(task_id="notify_signals")
     def notify_signals(data_interval_end=None) -> dict:
         """Log the day's new signals; send them to the webhook / email the env configures."""
-        from leadscore.notify import run_notify_task
+        from leadscore.outputs.notify import run_notify_task
 
         return run_notify_task(data_interval_end)
 
+    @task(task_id="sync_crm")
+    def sync_crm(data_interval_end=None) -> dict:
+        """Write changed scores onto the CRM records (HubSpot), if the write-back is enabled."""
+        from leadscore.outputs.crm_sync import run_sync_crm_task
+
+        return run_sync_crm_task(data_interval_end)
+
     dbt_last >> score_gate >> calibrate >> publish
-    outputs = [report(), notify_signals()]
+    outputs = [report(), notify_signals(), sync_crm()]
     publish >> outputs
     outputs >> release.as_teardown(setups=lock)
 

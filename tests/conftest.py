@@ -1,4 +1,4 @@
-"""Shared fixtures. Slow tests (dbt, Airflow) share one generated demo dataset per session."""
+"""Shared fixtures. Slow tests (dbt, Airflow) share generated worlds, built once per test run."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from leadscore.pipeline import DbtSession
 
@@ -32,6 +33,7 @@ atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 os.environ["LEADSCORE_SERVING_DIR"] = str(_SCRATCH / "serving")
 os.environ["LEADSCORE_REPORTS_DIR"] = str(_SCRATCH / "reports")
 os.environ["LEADSCORE_NOTIFY_LOG"] = str(_SCRATCH / "notify_log.sqlite")
+os.environ["LEADSCORE_CRM_SYNC_LOG"] = str(_SCRATCH / "crm_sync_log.sqlite")
 (_SCRATCH / "serving").mkdir()
 (_SCRATCH / "reports").mkdir()
 # Gate results, Data Docs and dbt's target/ and logs/ also go to this session's own folder: the
@@ -98,14 +100,120 @@ def run(cmd: list[str], *, env: dict[str, str], cwd: Path = ROOT, timeout: int =
     return proc
 
 
+#: Test files in the order `make test` hands them to its worker processes (xdist's loadfile takes
+#: files in collection order with --no-loadscope-reorder): the longest first, so that no long
+#: file starts last while the other workers have run out of files. The first two build the shared
+#: small world and demo year side by side. Other files with slow tests follow, then the rest, each
+#: in their usual order. A file that takes a minute or more belongs here, by its `--durations`.
+LONGEST_FIRST = (
+    "test_reruns_and_readers.py",  # builds the small world, then clean_day
+    "test_calibrate.py",  # builds the demo year (scored_year)
+    "test_bad_inputs.py",
+    "test_quality.py",
+    "test_connectors_end_to_end.py",
+    "test_bank_marketing_example.py",
+    "test_dbt_build.py",
+    "test_shapes.py",
+    "test_rules.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+
+    def order(item: pytest.Item) -> int:
+        if item.path.name in rank:
+            return rank[item.path.name]
+        return len(rank) + (item.path not in slow_files)
+
+    items.sort(key=order)  # stable: a file's tests keep their order
+
+
+def shared_build(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` once per test run, whatever the number of worker processes.
+
+    Under pytest-xdist the workers share one folder: the first worker to ask builds while it
+    holds a file lock, the others wait for it and reuse the result (pytest-xdist's documented
+    recipe). A build that raised is tried again by the next worker to ask. Callers treat the
+    folder as read only: copy it to change it.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, done = shared / f"shared-{name}", shared / f"shared-{name}.done"
+    with FileLock(str(shared / f"shared-{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a build that raised left behind
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def demo_landing(tmp_path_factory) -> Path:
     """A generated landing tree shared by the slow tests (never modified by them)."""
     from leadscore.generate import generate
 
-    out = tmp_path_factory.mktemp("landing")
-    generate(out, seed=7, scale=TEST_SCALE, end_date=TEST_END, days=TEST_DAYS)
-    return out
+    return shared_build(
+        tmp_path_factory,
+        "demo-landing",
+        lambda out: generate(out, seed=7, scale=TEST_SCALE, end_date=TEST_END, days=TEST_DAYS),
+    )
+
+
+def load_landing(landing: Path, warehouse: Path, end: date) -> None:
+    """Extract every source's files of ``landing`` up to ``end`` (excluded) into ``warehouse``."""
+    from leadscore.sources import SOURCES
+    from leadscore.sources.files import extract_source
+
+    first = min(date.fromisoformat(p.stem) for p in (landing / "web" / "events").iterdir())
+    for source in SOURCES:
+        extract_source(source, first, end, warehouse=warehouse, landing=landing)
+
+
+#: The year's monthly cut-offs scored for history (up to TEST_END - 1): 4 of them have a complete
+#: outcome window (validation_horizon_days), enough for validation and for calibration's
+#: 3 training cut-offs and 1 held out.
+YEAR_CUTOFFS = 7
+
+
+@pytest.fixture(scope="session")
+def loaded_year(demo_landing, tmp_path_factory) -> Path:
+    """A warehouse holding every file of the demo landing, nothing built (read only: copy it)."""
+    folder = shared_build(
+        tmp_path_factory,
+        "loaded-year",
+        lambda out: load_landing(
+            demo_landing, out / "warehouse.duckdb", TEST_END + timedelta(days=1)
+        ),
+    )
+    return folder / "warehouse.duckdb"
+
+
+@dataclass
+class ScoredYear:
+    warehouse: Path
+    cutoffs: list[date]
+
+
+@pytest.fixture(scope="session")
+def scored_year(loaded_year, tmp_path_factory, in_process_dbt) -> ScoredYear:
+    """The demo year scored at YEAR_CUTOFFS monthly cut-offs (score_history, rule_history,
+    model_validation), then built for TEST_END, as `leadscore history` leaves it (read only)."""
+    from leadscore.pipeline import monthly_cutoffs, score_past_dates
+
+    cutoffs = monthly_cutoffs(TEST_END - timedelta(days=1), YEAR_CUTOFFS)
+
+    def build(out: Path) -> None:
+        warehouse = out / "warehouse.duckdb"  # the file name is the dbt database name
+        shutil.copyfile(loaded_year, warehouse)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("LEADSCORE_WAREHOUSE", str(warehouse))
+            score_past_dates(cutoffs, current=TEST_END, dbt=in_process_dbt)
+
+    folder = shared_build(tmp_path_factory, "scored-year", build)
+    return ScoredYear(folder / "warehouse.duckdb", cutoffs)
 
 
 def write_delivery(landing: Path, entity, day: date, records: list[dict]) -> Path:
@@ -173,6 +281,10 @@ class World:
             monkeypatch.setenv(key, value)
         return self
 
+    @classmethod
+    def at(cls, root: Path) -> World:
+        return cls(root, root / "landing", root / "warehouse.duckdb", root / "serving")
+
     def copy(self, dest: Path) -> World:
         """An independent copy (landing, warehouse, serving) a test may break."""
         shutil.copytree(self.root, dest, symlinks=True)
@@ -181,18 +293,41 @@ class World:
 
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory, in_process_dbt) -> World:
-    """History through BASELINE_DAY loaded, built, gated and published once per session."""
+    """History through BASELINE_DAY loaded, built, gated and published once per test run; each
+    worker process gets its own copy (tests copy it again to change it)."""
     from leadscore.generate import generate
     from leadscore.pipeline import run_interval
 
-    root = tmp_path_factory.mktemp("small-world")
-    world = World(root, root / "landing", root / "warehouse.duckdb", root / "serving")
-    generate(world.landing, seed=3, scale=SMALL_SCALE, end_date=TEST_END, days=SMALL_DAYS)
-    first = TEST_END - timedelta(days=SMALL_DAYS - 1)
-    with pytest.MonkeyPatch.context() as mp:
-        world.activate(mp)
-        run_interval(first, BASELINE_DAY + timedelta(days=1), dbt=in_process_dbt)
-    return world
+    def build(root: Path) -> None:
+        world = World.at(root)
+        generate(world.landing, seed=3, scale=SMALL_SCALE, end_date=TEST_END, days=SMALL_DAYS)
+        first = TEST_END - timedelta(days=SMALL_DAYS - 1)
+        with pytest.MonkeyPatch.context() as mp:
+            world.activate(mp)
+            run_interval(first, BASELINE_DAY + timedelta(days=1), dbt=in_process_dbt)
+
+    built = World.at(shared_build(tmp_path_factory, "small-world", build))
+    return built.copy(tmp_path_factory.mktemp("small-world") / "world")
+
+
+#: The day after the small world's history, and the next: the daily run for DAY scores DAY.
+DAY = BASELINE_DAY + timedelta(days=1)
+NEXT = DAY + timedelta(days=1)
+
+
+@pytest.fixture(scope="session")
+def clean_day(small_world, tmp_path_factory, in_process_dbt) -> World:
+    """The small world after an undisturbed daily run of DAY (built, gated and published), once
+    per test run: what reruns and recoveries must end equal to (read only: copy it)."""
+    from leadscore.pipeline import run_interval
+
+    def build(root: Path) -> None:
+        root.rmdir()
+        with pytest.MonkeyPatch.context() as mp:
+            small_world.copy(root).activate(mp)
+            run_interval(DAY, NEXT, dbt=in_process_dbt)
+
+    return World.at(shared_build(tmp_path_factory, "clean-day", build))
 
 
 def table_contents(path: Path, schema: str = "marts") -> dict[str, list[tuple]]:

@@ -3,13 +3,16 @@
 Each case directory replaces some of the small world's files for 2026-11-19 (see
 tests/bad_inputs/README.md) and says whether the daily run must fail (at which step, with which
 message), quarantine rows, or pass. A failed run must leave the serving copy exactly as it was.
+Cases that end alike and touch different entities share one run (see shared_deliveries).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import yaml
 
 from leadscore.publish import last_publish
 from leadscore.sources import ENTITIES
-from tests.conftest import table_contents
+from tests.conftest import World, table_contents
 
 CASES_DIR = Path(__file__).parent / "bad_inputs"
 DAY = date(2026, 11, 19)
@@ -303,48 +306,176 @@ def check_published(serving_dir: Path, since: datetime) -> None:
     assert scored, "the serving copy holds no scores"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("case_dir", case_dirs(), ids=lambda d: d.name)
-def test_bad_input(case_dir: Path, small_world, in_process_dbt, tmp_path, monkeypatch):
+# Cases share deliveries: one copy of the world holds the broken files of several cases and runs
+# once, then each case checks its own outcome (its own test, named after it). Cases share only
+# when they end the same way and touch different entities, so each raw and quarantine table answers
+# to one case; a run stopped at extract names only the first broken source, so those run alone.
+#: LEADSCORE_TEST_BAD_INPUTS_ALONE=1: every case on its own copy (to tell which case of a shared
+#: delivery broke it).
+ALONE_ENV = "LEADSCORE_TEST_BAD_INPUTS_ALONE"
+
+
+def sharing_kind(case: dict[str, Any]) -> str | None:
+    """Cases of one kind may share a delivery: those whose run publishes (pass, quarantine) and
+    those the raw gate stops (it checks every table, then names each failure). None: alone."""
+    if os.environ.get(ALONE_ENV) == "1":
+        return None
+    if case["outcome"] in ("pass", "quarantine"):
+        return "publishes"
+    return "raw_gate" if case["step"] == "raw_gate" else None
+
+
+def touched_tables(case_dir: Path, case: dict[str, Any]) -> set[str]:
+    """The raw tables of the entities whose files the case changes."""
+    return {
+        ENTITY_DIRS["/".join(path.split("/")[:2])].raw_table
+        for path in touched_files(case_dir, case)
+    }
+
+
+def shared_deliveries(dirs: list[Path]) -> list[list[Path]]:
+    """The cases packed into deliveries, first fit in case order (see above)."""
+    deliveries: list[tuple[str | None, set[str], list[Path]]] = []
+    for case_dir in dirs:
+        case = load_case(case_dir)
+        kind, tables = sharing_kind(case), touched_tables(case_dir, case)
+        for other_kind, taken, members in deliveries:
+            if kind is not None and kind == other_kind and not taken & tables:
+                taken |= tables
+                members.append(case_dir)
+                break
+        else:
+            deliveries.append((kind, set(tables), [case_dir]))
+    return [members for _, _, members in deliveries]
+
+
+@dataclass
+class Delivery:
+    """One run of DAY on a copy of the small world holding the broken files of ``cases``."""
+
+    cases: list[Path]
+    world: World
+    before: dict[str, dict[str, list[tuple]]]  # the serving copy before the run
+    started: datetime
+    result: Any = None  # RunResult of a run that passed
+    failed: Any = None  # StepFailed of a run that failed
+
+    def context(self, case_dir: Path) -> str:
+        """For assertion messages: the other cases of the delivery, if any."""
+        others = [d.name for d in self.cases if d != case_dir]
+        if not others:
+            return ""
+        return f" (delivery shared with {', '.join(others)}; {ALONE_ENV}=1 runs each case alone)"
+
+    def quarantine_expected(self) -> dict[str, int]:
+        """raw table -> rows the quarantine cases of this delivery move."""
+        cases = [load_case(d) for d in self.cases]
+        return {
+            c["quarantined"]["table"]: c["quarantined"]["rows"]
+            for c in cases
+            if c["outcome"] == "quarantine"
+        }
+
+
+def run_delivery(cases: list[Path], small_world: World, dbt, root: Path) -> Delivery:
     from leadscore.pipeline import StepFailed, run_interval
 
-    case = load_case(case_dir)
-    world = small_world.copy(tmp_path / "world").activate(monkeypatch)
-    apply_case(case_dir, case, world.landing)
-    serving = world.serving / "scores.duckdb"
-    before = serving_snapshot(serving)
-    started = datetime.now(UTC)
+    world = small_world.copy(root / "world")
+    for case_dir in cases:
+        apply_case(case_dir, load_case(case_dir), world.landing)
+    delivery = Delivery(
+        cases, world, serving_snapshot(world.serving / "scores.duckdb"), datetime.now(UTC)
+    )
     time.sleep(0.01)  # publish times are compared with `started`
+    with pytest.MonkeyPatch.context() as mp:
+        world.activate(mp)
+        try:
+            delivery.result = run_interval(DAY, END, dbt=dbt)
+        except StepFailed as failed:
+            delivery.failed = failed
+    return delivery
+
+
+@pytest.fixture(scope="module")
+def delivery_of(small_world, in_process_dbt, tmp_path_factory):
+    """case directory -> its Delivery, run the first time one of its cases asks."""
+    deliveries = shared_deliveries(case_dirs())
+    index = {d: i for i, members in enumerate(deliveries) for d in members}
+    runs: dict[int, Delivery] = {}
+
+    def get(case_dir: Path) -> Delivery:
+        i = index[case_dir]
+        if i not in runs:
+            root = tmp_path_factory.mktemp(f"delivery-{case_dir.name}")
+            runs[i] = run_delivery(deliveries[i], small_world, in_process_dbt, root)
+        return runs[i]
+
+    return get
+
+
+def test_deliveries_share_only_cases_that_end_alike_on_other_entities():
+    """The packing itself: what makes a shared run's checks as specific as a run per case."""
+    deliveries = shared_deliveries(case_dirs())
+    assert sorted(d for members in deliveries for d in members) == case_dirs()
+    for members in deliveries:
+        cases = {d.name: load_case(d) for d in members}
+        kinds = {sharing_kind(c) for c in cases.values()}
+        assert len(members) == 1 or (len(kinds) == 1 and None not in kinds), cases
+        tables = [t for d in members for t in touched_tables(d, cases[d.name])]
+        assert len(tables) == len(set(tables)), f"{list(cases)} touch one entity twice"
+
+
+def own_failures(message: str, tables: set[str]) -> str:
+    """The failures of a raw gate message that are about ``tables`` (one per `  - ` item)."""
+    items = message.split("\n  - ")[1:]
+    return "\n  - ".join(i for i in items if any(i.startswith(f"{t} (") for t in tables))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case_dir", case_dirs(), ids=lambda d: d.name)
+def test_bad_input(case_dir: Path, delivery_of):
+    case = load_case(case_dir)
+    delivery = delivery_of(case_dir)
+    world, shared = delivery.world, delivery.context(case_dir)
+    serving = world.serving / "scores.duckdb"
 
     if case["outcome"] == "fail":
-        with pytest.raises(StepFailed) as failed:
-            run_interval(DAY, END, dbt=in_process_dbt)
-        message = str(failed.value)
-        assert failed.value.step == case["step"], message
-        unmatched = [rx for rx in case["message"] if not re.search(rx, message)]
-        assert not unmatched, f"message lacks {unmatched}:\n{message}"
+        assert delivery.failed is not None, f"the run did not fail{shared}"
+        message = str(delivery.failed)
+        assert delivery.failed.step == case["step"], message + shared
+        # in a shared delivery the case's regexes must match its own tables' failures
+        own = own_failures(message, touched_tables(case_dir, case)) if shared else message
+        unmatched = [rx for rx in case["message"] if not re.search(rx, own)]
+        assert not unmatched, f"message lacks {unmatched}{shared}:\n{message}"
         shown = [rx for rx in case.get("not_in_message") or [] if re.search(rx, message)]
         assert not shown, f"message shows {shown}:\n{message}"
-        assert serving_snapshot(serving) == before, "a failed run changed the serving copy"
+        assert serving_snapshot(serving) == delivery.before, "a failed run changed the serving copy"
         assert quarantined_on_day(world.warehouse) == {}, "a failed run quarantined rows"
         return
 
-    result = run_interval(DAY, END, dbt=in_process_dbt)
-    report = result.details["raw_gate"]
-    check_published(world.serving, started)
+    assert delivery.failed is None, f"the run failed{shared}: {delivery.failed}"
+    report = delivery.result.details["raw_gate"]
+    check_published(world.serving, delivery.started)
     check_loaded(world.warehouse, case.get("loaded") or [])
+    # exactly what the delivery's quarantine cases move, nothing more (none of it this case's
+    # unless it is a quarantine case: cases of a delivery touch different tables)
+    expected_all = delivery.quarantine_expected()
+    assert report.quarantined == expected_all, (
+        f"quarantined {report.quarantined}, expected {expected_all}{shared}: {report.warnings}"
+    )
+    assert quarantined_on_day(world.warehouse) == {
+        RAW_TABLES[t].quarantine_table: n for t, n in expected_all.items()
+    }, shared
 
     if case["outcome"] == "pass":
-        assert report.quarantined == {}, report.warnings
-        assert quarantined_on_day(world.warehouse) == {}
+        assert not touched_tables(case_dir, case) & set(report.quarantined), report.warnings
         if "warning" in case:
             assert any(re.search(case["warning"], w) for w in report.warnings), report.warnings
         return
 
     expected = case["quarantined"]
     entity = RAW_TABLES[expected["table"]]
-    assert report.quarantined == {expected["table"]: expected["rows"]}, report.warnings
-    assert quarantined_on_day(world.warehouse) == {entity.quarantine_table: expected["rows"]}
+    assert report.quarantined[expected["table"]] == expected["rows"], report.warnings
     assert any(
         w.startswith(f"{entity.raw_table} ") and "quarantined:" in w for w in report.warnings
     ), report.warnings

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.delivery import inspect_file
 from leadscore.examples import bank_marketing as bank
 from leadscore.sources import ENTITIES, entity
+from leadscore.sources.delivery import inspect_file
 
 ROWS = 3000
 

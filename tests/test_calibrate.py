@@ -1,7 +1,8 @@
 """Calibration: rule rows learned from history, scored by the production SQL, adopted in one call.
 
-The slow tests share one generated year of exports (the session's demo landing), back-tested at 7
-monthly cut-offs (4 with a complete outcome window: 3 train, 1 held out) and calibrated once. The
+The slow tests share one generated year of exports back-tested at 7 monthly cut-offs (4 with a
+complete outcome window: 3 train, 1 held out; conftest's scored_year, which test_scoring_over_time
+reads too) and calibrate it once. The
 fast tests check the pieces that need no dbt: bands, thresholds, statistics and seed rewriting.
 """
 
@@ -20,14 +21,11 @@ import pandas as pd
 import pytest
 
 from leadscore import calibrate as cal
-from leadscore.extract import extract_source
-from leadscore.pipeline import DbtSession, monthly_cutoffs, score_past_dates
+from leadscore.pipeline import DbtSession, score_past_dates
 from leadscore.rule_candidates import Candidate, quantile_bands
-from leadscore.sources import SOURCES
 from tests.conftest import ROOT, TEST_END, copy_project
 
 PROJECT = ROOT / "dbt_project"
-CUTOFFS = 7
 HOLDOUT = 1
 
 
@@ -194,25 +192,13 @@ def test_too_little_history_writes_empty_tables_with_a_note(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def calibrated(demo_landing, tmp_path_factory, in_process_dbt):
-    """A year of exports back-tested at monthly cut-offs, then calibrated (tables written)."""
+def calibrated(scored_year, tmp_path_factory):
+    """A year of exports back-tested at monthly cut-offs (conftest's scored_year), then
+    calibrated (tables written into this module's copy of the warehouse)."""
     root = tmp_path_factory.mktemp("calibrated")
-    warehouse = root / "warehouse.duckdb"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LEADSCORE_WAREHOUSE", str(warehouse))
-        first = min(date.fromisoformat(p.stem) for p in (demo_landing / "web" / "events").iterdir())
-        for source in SOURCES:
-            extract_source(
-                source,
-                first,
-                TEST_END + timedelta(days=1),
-                warehouse=warehouse,
-                landing=demo_landing,
-            )
-        cutoffs = monthly_cutoffs(TEST_END - timedelta(days=1), CUTOFFS)
-        score_past_dates(cutoffs, current=TEST_END, dbt=in_process_dbt)
-        result = cal.calibrate(warehouse, project=PROJECT, holdout_cutoffs=HOLDOUT)
-    return {"root": root, "warehouse": warehouse, "result": result, "cutoffs": cutoffs}
+    warehouse = Path(shutil.copyfile(scored_year.warehouse, root / "warehouse.duckdb"))
+    result = cal.calibrate(warehouse, project=PROJECT, holdout_cutoffs=HOLDOUT)
+    return {"root": root, "warehouse": warehouse, "result": result, "cutoffs": scored_year.cutoffs}
 
 
 def _table(warehouse: Path, table: str) -> pd.DataFrame:

@@ -76,7 +76,7 @@ def test_pipeline_order(dagbag):
     # write-audit-publish: nothing reaches the serving copy before the score gate passed
     assert dag.get_task("calibrate").upstream_task_ids == {"score_gate"}
     assert dag.get_task("publish").upstream_task_ids == {"calibrate"}
-    assert dag.get_task("publish").downstream_task_ids == {"report", "notify_signals"}
+    assert dag.get_task("publish").downstream_task_ids == {"report", "notify_signals", "sync_crm"}
 
 
 def test_the_run_holds_the_warehouse_lock_from_first_to_last_task(dagbag):
@@ -90,7 +90,7 @@ def test_the_run_holds_the_warehouse_lock_from_first_to_last_task(dagbag):
     for t in work:  # every task runs inside the lock
         assert lock.task_id in {u.task_id for u in t.get_flat_relatives(upstream=True)}
         assert release.task_id in {d.task_id for d in t.get_flat_relatives(upstream=False)}
-    assert release.upstream_task_ids >= {"lock_warehouse", "report", "notify_signals"}
+    assert release.upstream_task_ids >= {"lock_warehouse", "report", "notify_signals", "sync_crm"}
 
 
 def test_model_granularity_renders_one_task_per_dbt_node(monkeypatch, tmp_path):

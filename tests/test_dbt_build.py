@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,8 +11,6 @@ import duckdb
 import pandas as pd
 import pytest
 
-from leadscore.extract import extract_source
-from leadscore.sources import SOURCES
 from tests.conftest import TEST_END, copy_project, dbt
 
 pytestmark = pytest.mark.slow
@@ -30,18 +27,10 @@ def auc(positive: pd.Series, negative: pd.Series) -> float:
 
 
 @pytest.fixture(scope="module")
-def built(demo_landing, tmp_path_factory) -> Path:
-    """The whole history loaded and built once for SCORE_DATE."""
+def built(loaded_year, tmp_path_factory) -> Path:
+    """The whole history (conftest's loaded_year) built once for SCORE_DATE by the dbt CLI."""
     warehouse = tmp_path_factory.mktemp("dbt") / "warehouse.duckdb"
-    first = min(p.stem for p in (demo_landing / "crm" / "companies").glob("*.csv"))
-    for source in SOURCES:
-        extract_source(
-            source,
-            date.fromisoformat(first),
-            SCORE_DATE + timedelta(days=1),
-            warehouse=warehouse,
-            landing=demo_landing,
-        )
+    shutil.copyfile(loaded_year, warehouse)  # no writer holds it: a plain copy is consistent
     dbt(["build", "--vars", f"{{score_date: '{SCORE_DATE}'}}"], warehouse=warehouse)
     return warehouse
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from leadscore.delivery import MAX_FIELD_CHARS
-from leadscore.extract import ExtractError, extract_source, interval_days
 from leadscore.sources import entities_of
+from leadscore.sources.delivery import MAX_FIELD_CHARS
+from leadscore.sources.files import ExtractError, extract_source, interval_days
 from tests.conftest import write_delivery
 
 DAYS = [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)]

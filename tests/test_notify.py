@@ -30,7 +30,7 @@ import duckdb
 import pytest
 import yaml
 
-from leadscore import notify
+from leadscore.outputs import notify
 from leadscore.publish import SERVING_FILE
 from tests.conftest import BASELINE_DAY, ROOT
 
@@ -211,7 +211,7 @@ def expected_rows(only_new: bool = True, day: date = DAY) -> list[dict]:
 
 def test_posts_the_new_signals_as_one_json_document(serving, webhook, monkeypatch, caplog):
     monkeypatch.setenv(notify.WEBHOOK_ENV, webhook.url)
-    with caplog.at_level(logging.WARNING, logger="leadscore.notify"):
+    with caplog.at_level(logging.WARNING, logger="leadscore.outputs.notify"):
         result = notify.notify_signals(serving_dir=serving)
 
     assert result.channels == ["webhook"]
@@ -274,10 +274,10 @@ def test_webhook_failure_names_the_url_and_status(serving, webhook, monkeypatch)
 
 
 def test_without_a_channel_the_signals_are_logged(serving, webhook, smtp, caplog):
-    with caplog.at_level(logging.WARNING, logger="leadscore.notify"):
+    with caplog.at_level(logging.WARNING, logger="leadscore.outputs.notify"):
         result = notify.notify_signals(serving_dir=serving)
     assert result.channels == [] and result.signals == 3
-    records = [r for r in caplog.records if r.name == "leadscore.notify"]
+    records = [r for r in caplog.records if r.name == "leadscore.outputs.notify"]
     assert all(r.levelno == logging.WARNING for r in records)
     text = caplog.text
     assert "handover/crossed_mql 1" in text and "risk/nps_detractor 1" in text
@@ -292,7 +292,7 @@ def test_no_new_signals_sends_nothing(tmp_path, webhook, smtp, monkeypatch, capl
     monkeypatch.setenv(notify.WEBHOOK_ENV, webhook.url)
     monkeypatch.setenv(notify.EMAIL_TO_ENV, "sales@example.com")
     monkeypatch.setenv(notify.SMTP_HOST_ENV, "smtp.example.com")
-    with caplog.at_level(logging.WARNING, logger="leadscore.notify"):
+    with caplog.at_level(logging.WARNING, logger="leadscore.outputs.notify"):
         result = notify.notify_signals(serving_dir=serving)
     assert result.signals == 0 and result.channels == []
     assert "no new signals for 2026-11-18" in caplog.text
@@ -400,7 +400,7 @@ def test_a_rerun_does_not_send_the_same_signals_again(
     assert first.channels == ["webhook", "email"] and first.already_sent == {}
     assert sent_log.exists()
 
-    with caplog.at_level(logging.WARNING, logger="leadscore.notify"):
+    with caplog.at_level(logging.WARNING, logger="leadscore.outputs.notify"):
         again = notify.notify_signals(serving_dir=serving)  # the DAG run of the day, rerun
     assert again.signals == 3
     assert again.channels == [] and again.already_sent == {"webhook": 3, "email": 3}

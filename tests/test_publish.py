@@ -2,7 +2,7 @@
 
 A tiny warehouse (three marts tables, a few rows) stands in for a scored one: what matters here
 is which day each published file holds, not the scores. A "kill" is a real SIGKILL of a child
-process stopped at a pause point inside ``publish`` (``leadscore.extract.pause_point``).
+process stopped at a pause point inside ``publish`` (``leadscore.sources.files.pause_point``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ import duckdb
 import pytest
 
 from leadscore import quality, quality_config, sources
-from leadscore.extract import ExtractError, extract_source
 from leadscore.quality_config import Freshness, GateConfig
 from leadscore.quality_suites import (
     AMOUNT_COLUMNS,
@@ -23,6 +22,7 @@ from leadscore.quality_suites import (
     TIMESTAMP_COLUMNS,
 )
 from leadscore.sources import ENTITIES
+from leadscore.sources.files import ExtractError, extract_source
 from tests.conftest import ROOT, write_delivery
 
 DAY = date(2026, 3, 2)
@@ -143,24 +143,41 @@ def test_raw_gate_passes_a_valid_delivery(tmp_path):
     assert report.tables["raw.crm__contacts"] == 3
 
 
-@pytest.mark.parametrize(
-    ("entity", "column", "value", "expected"),
-    [
-        ("crm/contacts", "email", "not-an-email", r"column email: 1 of 3 rows .*email address"),
-        ("email/events", "event_type", "forwarded", r"column event_type: 1 of 3 rows"),
-        ("crm/deals", "amount", "-5", r"column amount: 1 of 3 rows .*non-negative amount"),
-        ("crm/companies", "company_id", None, r"column company_id: 1 of 3 rows .*key company_id"),
-        ("web/events", "occurred_at", "2026-03-05T10:00:00Z", r"occurred_at falls on the day"),
-    ],
-)
-def test_raw_gate_names_table_column_count_and_row(tmp_path, entity, column, value, expected):
-    warehouse = _load(tmp_path, bad={(entity, column, 2): value})
+#: entity, column, bad value in row 2, what the gate's message says about it
+ONE_BAD_VALUE = [
+    ("crm/contacts", "email", "not-an-email", r"column email: 1 of 3 rows .*email address"),
+    ("email/events", "event_type", "forwarded", r"column event_type: 1 of 3 rows"),
+    ("crm/deals", "amount", "-5", r"column amount: 1 of 3 rows .*non-negative amount"),
+    ("crm/companies", "company_id", None, r"column company_id: 1 of 3 rows .*key company_id"),
+    ("web/events", "occurred_at", "2026-03-05T10:00:00Z", r"occurred_at falls on the day"),
+]
+
+
+@pytest.fixture(scope="module")
+def one_bad_value_each(tmp_path_factory) -> str:
+    """The raw gate's message for one delivery holding every ONE_BAD_VALUE, one per entity: the
+    gate checks every table before it fails, and names each table's failures on its own line."""
+    assert len({entity for entity, *_ in ONE_BAD_VALUE}) == len(ONE_BAD_VALUE)
+    bad = {(entity, column, 2): value for entity, column, value, _ in ONE_BAD_VALUE}
+    warehouse = _load(tmp_path_factory.mktemp("one-bad-value-each"), bad=bad)
     with pytest.raises(quality.GateFailed) as failed:
         quality.raw_gate([DAY], warehouse=warehouse)
-    message = str(failed.value)
+    return str(failed.value)
+
+
+@pytest.mark.parametrize(("entity", "column", "value", "expected"), ONE_BAD_VALUE)
+def test_raw_gate_names_table_column_count_and_row(
+    one_bad_value_each, entity, column, value, expected
+):
     source, name = entity.split("/")
-    assert f"raw.{source}__{name}" in message
-    assert __import__("re").search(expected, message), message
+    failures = [
+        f
+        for f in one_bad_value_each.split("\n  - ")[1:]
+        if f.startswith(f"raw.{source}__{name} (")  # this table's failures only
+    ]
+    message = "\n  - ".join(failures)
+    assert failures, f"no failure of raw.{source}__{name}:\n{one_bad_value_each}"
+    assert re.search(expected, message), message
     extension = "csv" if source == "crm" else "jsonl"
     assert f"file {entity}/{DAY.isoformat()}.{extension} row 2" in message, message
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from leadscore import report
+from leadscore.outputs import report
 from leadscore.publish import SERVING_FILE
 from tests.conftest import BASELINE_DAY
 

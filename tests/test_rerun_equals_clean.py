@@ -20,13 +20,11 @@ import pytest
 
 from leadscore import sources
 from leadscore.pipeline import run_interval
-from tests.conftest import World, write_delivery
+from tests.conftest import DAY, NEXT, World, write_delivery
 from tests.test_reruns_and_readers import WAREHOUSE_SCHEMAS, assert_same, snapshot
 
 pytestmark = pytest.mark.slow
 
-DAY = date(2026, 11, 19)
-NEXT = DAY + timedelta(days=1)
 #: How many bogus demo requests the wrong web file adds for one contact.
 EXTRA_EVENTS = 20
 #: The day the wrong activities file says a meeting was held (it was logged on DAY).
@@ -139,14 +137,11 @@ def _meetings(warehouse: Path, contact_id: str) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def runs(small_world, tmp_path_factory, in_process_dbt) -> dict:
-    """A clean run of DAY, and a run of DAY with wrong files, then rerun with the right ones."""
+def runs(small_world, clean_day, tmp_path_factory, in_process_dbt) -> dict:
+    """A clean run of DAY (conftest's clean_day, read only), and a run of DAY with wrong files,
+    then rerun with the right ones."""
     root = tmp_path_factory.mktemp("rerun-equals-clean")
-    out: dict = {}
-    with pytest.MonkeyPatch.context() as mp:
-        clean = small_world.copy(root / "clean").activate(mp)
-        run_interval(DAY, NEXT, dbt=in_process_dbt)
-        out["clean"] = clean
+    out: dict = {"clean": clean_day}
 
     with pytest.MonkeyPatch.context() as mp:
         world = small_world.copy(root / "rerun").activate(mp)

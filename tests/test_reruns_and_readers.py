@@ -1,6 +1,7 @@
 """Reruns, crashes, backfills and readers: what the team running the job and BI users rely on.
 
-- Rerunning any date gives identical tables; a backfill equals the daily runs it replaces.
+- Rerunning any date gives identical tables; a backfill equals the daily runs it replaces (a week
+  here, a month in `make test-deploy`).
 - A process killed with SIGKILL in the middle of extract or of dbt, then rerun, leaves no
   duplicate and no missing row.
 - A failed gate leaves the serving copy exactly as the last good publish.
@@ -11,7 +12,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,12 +24,20 @@ import pytest
 from leadscore.pipeline import StepFailed, run_interval
 from leadscore.publish import publish
 from leadscore.quality import score_gate
-from tests.conftest import BIN, ROOT, WAIT_SECONDS, World, quiet_env, table_contents, wait_for
+from tests.conftest import (
+    BIN,
+    DAY,
+    NEXT,
+    ROOT,
+    WAIT_SECONDS,
+    World,
+    quiet_env,
+    table_contents,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
-DAY = date(2026, 11, 19)
-NEXT = date(2026, 11, 20)
 #: Columns that record when something was loaded, not what: they differ between reruns by design.
 LOAD_TIME_COLUMNS = {
     "_loaded_at",
@@ -98,14 +106,10 @@ def assert_same(left: dict[str, list[tuple]], right: dict[str, list[tuple]]) -> 
 WAREHOUSE_SCHEMAS = ("raw", "quarantine", "staging", "intermediate", "marts")
 
 
-def test_rerunning_a_date_gives_identical_tables(
-    small_world, tmp_path, monkeypatch, in_process_dbt
-):
-    world = small_world.copy(tmp_path / "world").activate(monkeypatch)
-    run_interval(DAY, NEXT, dbt=in_process_dbt)
+def test_rerunning_a_date_gives_identical_tables(clean_day, tmp_path, monkeypatch, in_process_dbt):
+    # clean_day: the small world after the run of DAY
+    world = clean_day.copy(tmp_path / "world").activate(monkeypatch)
     first = snapshot(world.warehouse, WAREHOUSE_SCHEMAS)
-    first_warehouse = tmp_path / "first.duckdb"
-    shutil.copyfile(world.warehouse, first_warehouse)
     first_serving = table_contents(world.serving / "scores.duckdb")
 
     run_interval(DAY, NEXT, dbt=in_process_dbt)  # the same date again, at once
@@ -118,15 +122,31 @@ def test_rerunning_a_date_gives_identical_tables(
     history = snapshot(world.warehouse, ("marts",))["marts.score_history"]
     assert {r[3] for r in history} == {DAY - timedelta(days=1), DAY, NEXT}
     assert_same(
-        snapshot(first_warehouse, ("marts",), (DAY,)),
+        snapshot(clean_day.warehouse, ("marts",), (DAY,)),
         snapshot(world.warehouse, ("marts",), (DAY,)),
     )
 
 
-def test_backfill_of_30_days_equals_30_daily_runs(
-    small_world, tmp_path, monkeypatch, in_process_dbt
+#: How many days the backfill covers: a week by default; a month-long outage in the deploy tier
+#: (`make test-deploy`), which has the time for 30 daily runs.
+BACKFILL_DAYS = [
+    pytest.param(7, id="7_days"),
+    pytest.param(
+        30,
+        id="30_days",
+        marks=pytest.mark.skipif(
+            os.environ.get("LEADSCORE_TEST_DEPLOY") != "1",
+            reason="30 daily runs take minutes: `make test-deploy` runs it (7 days prove the same)",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("days", BACKFILL_DAYS)
+def test_a_backfill_equals_the_daily_runs_it_replaces(
+    days, small_world, tmp_path, monkeypatch, in_process_dbt
 ):
-    """One 30-day interval (catching up after an outage) gives what 30 daily runs give.
+    """One interval of ``days`` days (catching up after an outage) gives what daily runs give.
 
     The daily runs land each day and advance the incremental models, the only state that
     carries from one run to the next (every other model is rebuilt whole from raw data at each
@@ -138,13 +158,13 @@ def test_backfill_of_30_days_equals_30_daily_runs(
     (root / "landing").symlink_to(small_world.landing)
     base = World(root, root / "landing", root / "warehouse.duckdb", root / "serving")
     end = NEXT + timedelta(days=1)
-    first_backfilled = end - timedelta(days=30)
+    first_backfilled = end - timedelta(days=days)
     first_day = min(date.fromisoformat(p.stem) for p in (base.landing / "web" / "events").iterdir())
     base.activate(monkeypatch)
     run_interval(first_day, first_backfilled, dbt=in_process_dbt)
 
     daily = base.copy(tmp_path / "daily").activate(monkeypatch)
-    for offset in range(30):
+    for offset in range(days):
         day = first_backfilled + timedelta(days=offset)
         last = day == end - timedelta(days=1)
         run_interval(
@@ -152,7 +172,7 @@ def test_backfill_of_30_days_equals_30_daily_runs(
             day + timedelta(days=1),
             gates=last,
             publish=last,
-            accept_drift=True,  # the last publish is 30 days old: growth is expected
+            accept_drift=True,  # the last publish is `days` days old: growth is expected
             dbt=lambda d, last=last: (
                 in_process_dbt(d)
                 if last
@@ -201,12 +221,9 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def clean_run(small_world, tmp_path_factory, in_process_dbt) -> dict:
+def clean_run(clean_day) -> dict:
     """What an undisturbed run of DAY leaves in the warehouse."""
-    with pytest.MonkeyPatch.context() as mp:
-        world = small_world.copy(tmp_path_factory.mktemp("clean") / "world").activate(mp)
-        run_interval(DAY, NEXT, dbt=in_process_dbt)
-        return snapshot(world.warehouse, WAREHOUSE_SCHEMAS)
+    return snapshot(clean_day.warehouse, WAREHOUSE_SCHEMAS)
 
 
 def test_extract_killed_midway_then_rerun(
@@ -237,8 +254,8 @@ def test_dbt_killed_midway_then_retried(
     small_world, tmp_path, monkeypatch, in_process_dbt, clean_run
 ):
     """The dbt task dies after an incremental model committed; Airflow's retry reruns dbt only."""
-    from leadscore.extract import extract_source
     from leadscore.quality import raw_gate
+    from leadscore.sources.files import extract_source
 
     world = small_world.copy(tmp_path / "killed").activate(monkeypatch)
     for source in ("crm", "email", "web"):

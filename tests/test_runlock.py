@@ -1,7 +1,8 @@
 """One run at a time per warehouse: a second run stops at once and says who holds it.
 
 The holder is a real other process: a child stopped at a pause point
-(``leadscore.extract.pause_point``), here a `leadscore extract` in the middle of its transaction.
+(``leadscore.sources.files.pause_point``), here a `leadscore extract` in the middle of its
+transaction.
 No dbt: the lock is taken before anything else, so a refused run never gets that far.
 """
 
@@ -30,7 +31,7 @@ def hold_in_child(warehouse: Path, pause: Path, holder: str = "leadscore run --d
     """A child process that holds the warehouse until ``pause`` is deleted (or it is killed)."""
     code = (
         "import sys; from pathlib import Path; from leadscore import runlock; "
-        "from leadscore.extract import pause_point\n"
+        "from leadscore.sources.files import pause_point\n"
         "with runlock.hold(sys.argv[2], warehouse=Path(sys.argv[1])):\n"
         "    pause_point('held')\n"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -10,20 +10,9 @@ import pandas as pd
 import pytest
 
 from leadscore.config import dbt_vars
-from leadscore.extract import extract_source
-from leadscore.pipeline import monthly_cutoffs, score_past_dates
-from leadscore.sources import SOURCES
-from tests.conftest import TEST_END
+from tests.conftest import TEST_END, load_landing
 
 pytestmark = pytest.mark.slow
-
-CUTOFFS = 6
-
-
-def _load(landing: Path, warehouse: Path, end: date) -> None:
-    first = min(date.fromisoformat(p.stem) for p in (landing / "web" / "events").iterdir())
-    for source in SOURCES:
-        extract_source(source, first, end, warehouse=warehouse, landing=landing)
 
 
 def _query(warehouse: Path, sql: str, **params) -> pd.DataFrame:
@@ -32,15 +21,10 @@ def _query(warehouse: Path, sql: str, **params) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def scored_over_time(demo_landing, tmp_path_factory, in_process_dbt):
-    """A year of exports, scored at 6 monthly cut-offs and then for the last day."""
-    warehouse = tmp_path_factory.mktemp("over-time") / "warehouse.duckdb"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LEADSCORE_WAREHOUSE", str(warehouse))
-        _load(demo_landing, warehouse, TEST_END + timedelta(days=1))
-        cutoffs = monthly_cutoffs(TEST_END - timedelta(days=1), CUTOFFS)
-        score_past_dates(cutoffs, current=TEST_END, dbt=in_process_dbt)
-    return {"warehouse": warehouse, "cutoffs": cutoffs}
+def scored_over_time(scored_year):
+    """A year of exports, scored at monthly cut-offs and then for the last day (conftest's
+    scored_year, which test_calibrate calibrates: read only)."""
+    return {"warehouse": scored_year.warehouse, "cutoffs": scored_year.cutoffs}
 
 
 def test_history_has_one_row_per_entity_and_cutoff(scored_over_time):
@@ -192,7 +176,7 @@ def test_scores_at_a_cutoff_use_nothing_from_after_it(
     cutoff = scored_over_time["cutoffs"][-3]
     truncated = tmp_path / "warehouse.duckdb"  # the name is the dbt database name
     monkeypatch.setenv("LEADSCORE_WAREHOUSE", str(truncated))
-    _load(demo_landing, truncated, cutoff + timedelta(days=1))
+    load_landing(demo_landing, truncated, cutoff + timedelta(days=1))
     in_process_dbt(cutoff)
     columns = "entity_type, entity_id, account_id, fit_score, engagement_score, financial_score, "
     columns += "score, stage, grade"

@@ -191,3 +191,10 @@
 {% macro duckdb__json_value_text(json_column, key) -%}
     json_extract_string({{ json_column }}, '$."' || {{ key }} || '"')
 {%- endmacro %}
+
+{#- True unless the record's newest version says it was deleted in the CRM (var deleted_property). -#}
+{% macro not_deleted(json_column='_properties') -%}
+    coalesce(
+        lower({{ json_value_text(json_column, "'" ~ var('deleted_property') ~ "'") }}), 'false'
+    ) != 'true'
+{%- endmacro %}

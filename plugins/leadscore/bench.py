@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backtest-months", type=int, default=3, help="monthly cut-offs to score")
     args = parser.parse_args(argv)
 
-    from leadscore.extract import extract_source
     from leadscore.generate import generate
     from leadscore.sources import SOURCES
+    from leadscore.sources.files import extract_source
 
     scratch = Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
     landing, warehouse = scratch / "landing", scratch / "warehouse.duckdb"

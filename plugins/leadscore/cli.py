@@ -34,14 +34,32 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from leadscore.extract import extract_source
     from leadscore.sources import SOURCES
+    from leadscore.sources.pull import VENDORS, load_extract_config, pull_and_land
 
-    start = args.start or _first_landing_day()
+    cfg = load_extract_config()
+    plan: list[tuple[str, str | None]] = []  # (source, forced connector)
+    for name in args.source or SOURCES:
+        if name in VENDORS:
+            sources = cfg.sources_of(name)
+            if not sources:
+                raise ValueError(
+                    f"no source is extracted with {name}: set `extract:` in {cfg.path} "
+                    f"(e.g. `crm: {name}`), see docs/connectors.md"
+                )
+            plan += [(source, name) for source in sources]
+        else:
+            plan.append((name, None))
+    if args.start is None and all(cfg.vendor_of(s) is None and v is None for s, v in plan):
+        start = _first_landing_day()
+    elif args.start is None:
+        raise ValueError("an API pull needs --start (the first day to pull)")
+    else:
+        start = args.start
     with runlock.hold(args.holder):
         print(f"loading {start}..{args.end - timedelta(days=1)} into {config.warehouse_path()}")
-        for source in args.source or SOURCES:
-            for load in extract_source(source, start, args.end):
+        for source, vendor in plan:
+            for load in pull_and_land(source, start, args.end, extract_config=cfg, vendor=vendor):
                 print(f"  {load.entity:<22} {load.rows:>12,} rows from {load.files:,} files")
     return 0
 
@@ -179,15 +197,22 @@ def _cmd_example(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from leadscore.report import render_report
+    from leadscore.outputs.report import render_report
 
     path = render_report(args.date)
     print(f"report for {path.stem}: {path}")
     return 0
 
 
+def _cmd_sync_crm(args: argparse.Namespace) -> int:
+    from leadscore.outputs.crm_sync import sync_crm
+
+    print(sync_crm(dry_run=args.dry_run, resend=args.resend).summary())
+    return 0
+
+
 def _cmd_notify(args: argparse.Namespace) -> int:
-    from leadscore.notify import notify_signals
+    from leadscore.outputs.notify import notify_signals
 
     result = notify_signals(args.date, only_new=not args.all, resend=args.resend)
     what = "signals" if args.all else "new signals"
@@ -220,13 +245,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser(
-        "extract", help="land the days in [start, end) into raw.* (initial load or backfill)"
+        "extract",
+        help="pull (API sources) and land the days in [start, end) into raw.* "
+        "(initial load, history pull or backfill)",
     )
     p.add_argument(
-        "--start", type=_date, default=None, help="first day (default: the earliest export)"
+        "--start",
+        type=_date,
+        default=None,
+        help="first day (default for export files: the earliest export; required for an API)",
     )
     p.add_argument("--end", type=_date, required=True, help="end day (exclusive)")
-    p.add_argument("--source", action="append", help="crm, email or web (default: all)")
+    p.add_argument(
+        "--source",
+        action="append",
+        help="crm, email or web, or a connector (hubspot, mailchimp) for the sources "
+        "sources.yml extracts with it (default: all sources, each as configured)",
+    )
     p.set_defaults(func=_cmd_extract)
 
     p = sub.add_parser("gate", help="run a quality gate by hand")
@@ -339,6 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="send signals a channel already had (by default each channel gets a signal once)",
     )
     p.set_defaults(func=_cmd_notify)
+
+    p = sub.add_parser(
+        "sync-crm",
+        help="write the published scores that changed since the last sync onto HubSpot records",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print what would change; send nothing")
+    p.add_argument(
+        "--resend",
+        action="store_true",
+        help="send every record again, whatever the sync log says (after switching accounts)",
+    )
+    p.set_defaults(func=_cmd_sync_crm)
 
     p = sub.add_parser("summary", help="print scored contacts, stages, tiers and top entities")
     p.add_argument("--top", type=int, default=10)

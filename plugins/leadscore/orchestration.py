@@ -53,14 +53,18 @@ def run_extract(
     data_interval_start: datetime | None = None,
     data_interval_end: datetime | None = None,
 ) -> dict:
-    """Task: land ``source``'s files for the run's interval (context injects the interval)."""
+    """Task: pull ``source`` from its API connector if it has one, then land its files for the
+    run's interval (context injects the interval). Bad files and refused credentials fail the
+    task at once; an API that stays unavailable fails it with Airflow's retries."""
     from airflow.exceptions import AirflowFailException
 
-    from leadscore.extract import ExtractError, extract_source
+    from leadscore.sources.api import ApiAuthError
+    from leadscore.sources.files import ExtractError
+    from leadscore.sources.pull import pull_and_land
 
     try:
-        loads = extract_source(source, data_interval_start, data_interval_end)
-    except ExtractError as err:
+        loads = pull_and_land(source, data_interval_start, data_interval_end)
+    except (ExtractError, ApiAuthError) as err:
         raise AirflowFailException(str(err)) from err
     return {load.entity: load.rows for load in loads}
 
@@ -71,8 +75,8 @@ def run_raw_gate(
     """Task: validate the interval's raw rows of every entity the company delivers."""
     from airflow.exceptions import AirflowFailException
 
-    from leadscore.extract import interval_days
     from leadscore.quality import GateFailed, raw_gate
+    from leadscore.sources.files import interval_days
 
     try:
         report = raw_gate(interval_days(data_interval_start, data_interval_end))

@@ -182,12 +182,16 @@ def _run_interval(
     dbt: Callable[[date], Any] | None,
 ) -> RunResult:
     from leadscore.calibrate import calibrate_advisory
-    from leadscore.extract import ExtractError, extract_source
-    from leadscore.notify import notify_signals as notify
+    from leadscore.outputs.crm_sync import CrmSyncError, sync_crm
+    from leadscore.outputs.crm_sync import load_settings as load_crm_sync_settings
+    from leadscore.outputs.notify import notify_signals as notify
+    from leadscore.outputs.report import render_report
     from leadscore.publish import publish as publish_scores
     from leadscore.quality import GateFailed, raw_gate, score_gate
-    from leadscore.report import render_report
     from leadscore.sources import SOURCES
+    from leadscore.sources.api import ApiError
+    from leadscore.sources.files import ExtractError
+    from leadscore.sources.pull import pull_and_land
 
     score_date = end - timedelta(days=1)
     days = [start + timedelta(days=i) for i in range((end - start).days)]
@@ -197,13 +201,13 @@ def _run_interval(
         began = time.perf_counter()
         try:
             value = fn()
-        except (ExtractError, GateFailed) as err:
+        except (ExtractError, ApiError, GateFailed, CrmSyncError) as err:
             raise StepFailed(name, str(err)) from err
         result.seconds[name] = round(time.perf_counter() - began, 2)
         return value
 
     for source in SOURCES:
-        step(f"extract_{source}", lambda s=source: extract_source(s, start, end))
+        step(f"extract_{source}", lambda s=source: pull_and_land(s, start, end))
     if gates:
         result.details["raw_gate"] = step("raw_gate", lambda: raw_gate(days))
     step("dbt", lambda: (dbt or dbt_build)(score_date))
@@ -220,6 +224,8 @@ def _run_interval(
             # the published copy's report and the day's new signals, as the DAG's last tasks
             result.details["report"] = step("report", lambda: render_report(score_date))
             result.details["notify_signals"] = step("notify_signals", lambda: notify(score_date))
+            if load_crm_sync_settings()[0].enabled:
+                result.details["sync_crm"] = step("sync_crm", sync_crm)
     log.info("run %s..%s: %s", start, score_date, result.seconds)
     return result
 

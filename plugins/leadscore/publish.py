@@ -36,7 +36,7 @@ from pathlib import Path
 import duckdb
 
 from leadscore import config
-from leadscore.extract import pause_point
+from leadscore.sources.files import pause_point
 
 log = logging.getLogger(__name__)
 

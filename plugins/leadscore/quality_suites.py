@@ -13,9 +13,9 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from leadscore.delivery import TIMESTAMP_COLUMNS
 from leadscore.quality_config import CATALOGUE_ENTITIES, CATALOGUE_NAME
 from leadscore.sources import ENTITIES, LOAD_METADATA_COLUMNS, Entity
+from leadscore.sources.delivery import TIMESTAMP_COLUMNS
 
 TIMESTAMP_REGEX = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$"
 DATE_REGEX = r"^\d{4}-\d{2}-\d{2}$"
@@ -24,7 +24,7 @@ NON_NEGATIVE_DECIMAL_REGEX = r"^\d+(?:\.\d+)?$"
 NON_NEGATIVE_INTEGER_REGEX = r"^\d+$"
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
-#: TIMESTAMP_COLUMNS (leadscore.delivery): the load stores them in UTC, offsets converted.
+#: TIMESTAMP_COLUMNS (leadscore.sources.delivery): the load stores them in UTC, offsets converted.
 DATE_COLUMNS = {
     "close_date",
     "start_date",

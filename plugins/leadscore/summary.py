@@ -122,7 +122,7 @@ def render_summary(warehouse: Path | None = None, *, top: int = 10) -> str:
         '  .venv/bin/python -c "import duckdb; print(duckdb.connect('
         f"'{serving}', read_only=True).sql('from marts.lead_scores limit 5'))\"",
     ]
-    from leadscore.report import LATEST, default_reports_dir
+    from leadscore.outputs.report import LATEST, default_reports_dir
 
     report = default_reports_dir() / LATEST
     lines.append(

@@ -86,9 +86,9 @@ def run(
     """Run the whole example into ``out``; ``sample`` keeps about that many people, and
     ``every_months`` scores every n-th month only (both for a quick check)."""
     from leadscore.calibrate import calibrate
-    from leadscore.extract import extract_source
     from leadscore.pipeline import HISTORY_SELECTOR, DbtSession
     from leadscore.sources import SOURCES
+    from leadscore.sources.files import extract_source
 
     out = Path(out or config.data_dir() / "examples" / "bank-marketing")
     out.mkdir(parents=True, exist_ok=True)

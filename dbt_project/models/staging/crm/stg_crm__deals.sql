@@ -23,6 +23,9 @@ renamed as (
         cast(close_date as date) as closed_date,
         {{ parse_utc_timestamp('updated_at') }} as updated_at,
 
+        -- custom properties (only read for the deleted flag)
+        _properties,
+
         -- load metadata
         _source_file,
         _row_number,
@@ -54,7 +57,9 @@ final as (
         _source_file,
         _loaded_at
     from ranked
-    where version_rank = 1
+    where
+        version_rank = 1
+        and {{ not_deleted() }}
 )
 
 select * from final

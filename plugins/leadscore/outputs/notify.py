@@ -53,7 +53,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from leadscore import config
-from leadscore.report import SIGNAL_TYPE_ORDER, current_score_date, open_serving, signal_rows
+from leadscore.outputs.report import (
+    SIGNAL_TYPE_ORDER,
+    current_score_date,
+    open_serving,
+    signal_rows,
+)
 
 log = logging.getLogger(__name__)
 

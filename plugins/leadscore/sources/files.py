@@ -22,14 +22,14 @@ from pathlib import Path
 import duckdb
 
 from leadscore import config
-from leadscore.delivery import (
+from leadscore.sources import LOAD_METADATA_COLUMNS, Entity, Shape, entities_of, load_shape
+from leadscore.sources.delivery import (
     OFFSET_TIMESTAMP_REGEX,
     TIMESTAMP_COLUMNS,
     DeliveryError,
     FileCheck,
     inspect_file,
 )
-from leadscore.sources import LOAD_METADATA_COLUMNS, Entity, Shape, entities_of, load_shape
 
 log = logging.getLogger(__name__)
 
@@ -258,19 +258,11 @@ def _utc_timestamp_sql(column: str) -> str:
     quarantines what is malformed). So does an impossible local time like February 30.
     """
     value, pattern = _identifier(column), _literal(OFFSET_TIMESTAMP_REGEX)
-
-    def part(group: int) -> str:
-        return f"regexp_extract({value}, {pattern}, {group})"
-
-    minutes = (
-        f"(cast({part(4)} as integer) * 60 + coalesce(cast(nullif({part(5)}, '') as integer), 0))"
-    )
-    sign = f"(case {part(3)} when '-' then -1 else 1 end)"
-    local = f"try_strptime({part(1)}, '%Y-%m-%dT%H:%M:%S')"
-    utc = f"strftime({local} - to_minutes({sign} * {minutes}), '%Y-%m-%dT%H:%M:%S')"
+    fraction = f"regexp_extract({value}, {pattern}, 2)"  # kept as delivered
+    utc = f"strftime(timezone('UTC', try_cast({value} as timestamptz)), '%Y-%m-%dT%H:%M:%S')"
     return (
         f"coalesce(case when regexp_full_match({value}, {pattern}) "
-        f"then {utc} || {part(2)} || 'Z' end, {value})"
+        f"then {utc} || {fraction} || 'Z' end, {value})"
     )
 
 

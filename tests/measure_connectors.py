@@ -1,0 +1,139 @@
+"""Measure the connectors on a demo world: request counts of a first and an incremental pull, and
+the write-back's requests for one day against the contacts whose scores changed.
+
+    .venv/bin/python -m tests.measure_connectors [--scale 1.0] [--days 60]
+
+The demo generator's exports are replayed into the local fake HubSpot and Mailchimp
+(``tests/fakes/from_world.py``) on 127.0.0.1. The history up to the day before last is pulled
+(``leadscore extract``), then the last two days are run (``leadscore run``: pull, gates, dbt,
+publish, write-back) and counted from the fakes' request logs. Nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+
+from leadscore.generate import generate
+from tests.fakes.from_world import accounts_from_landing
+from tests.fakes.hubspot_writes import FakeHubSpotWrites
+from tests.fakes.server import FakeApi
+
+HUBSPOT_TOKEN = "pat-na1-measure0-aaaa-bbbb-cccc-ddddeeeeffff"
+MAILCHIMP_KEY = "fedcba9876543210fedcba9876543210-us21"
+SOURCES_YML = """\
+sources:
+  crm: [companies, contacts, deals]
+  email: [campaigns, events]
+extract: {crm: hubspot, email: mailchimp, web: files}
+hubspot: {department_property: department}
+mailchimp: {}
+crm_sync: {enabled: true}
+"""
+
+
+def _kinds(log: list, since: int) -> Counter:
+    return Counter(
+        f"{r.method} {r.path.split('/')[3] if r.path.count('/') > 2 else r.path}"
+        for r in log[since:]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 20))
+    args = parser.parse_args(argv)
+
+    from leadscore.cli import main as leadscore
+
+    root = Path(tempfile.mkdtemp(prefix="leadscore-connectors-"))
+    first = args.end - timedelta(days=args.days - 1)
+    began = time.perf_counter()
+    generate(root / "generated", seed=42, scale=args.scale, end_date=args.end, days=args.days)
+    accounts = accounts_from_landing(
+        root / "generated", args.end, hubspot_token=HUBSPOT_TOKEN, mailchimp_key=MAILCHIMP_KEY
+    )
+    print(
+        f"world: {len(accounts.ids['contacts']):,} contacts, {len(accounts.ids['companies']):,} "
+        f"companies, {len(accounts.ids['deals']):,} deals ({time.perf_counter() - began:.0f} s)"
+    )
+    writes = FakeHubSpotWrites(HUBSPOT_TOKEN)
+    for obj in ("contacts", "companies"):
+        writes.properties[obj].update({p["name"]: p for p in accounts.hubspot.properties[obj]})
+    (root / "sources.yml").write_text(SOURCES_YML, encoding="utf-8")
+    data = root / "data"
+    with (
+        FakeApi(writes.routes() + accounts.hubspot.routes(), check_auth=writes.check_auth) as hub,
+        FakeApi(accounts.mailchimp.routes()) as mc,
+    ):
+        os.environ.update(
+            LEADSCORE_DATA_DIR=str(data),
+            LEADSCORE_LANDING_DIR=str(data / "landing"),
+            LEADSCORE_WAREHOUSE=str(data / "warehouse.duckdb"),
+            LEADSCORE_SERVING_DIR=str(data / "serving"),
+            LEADSCORE_REPORTS_DIR=str(data / "reports"),
+            LEADSCORE_NOTIFY_LOG=str(data / "notify_log.sqlite"),
+            LEADSCORE_CRM_SYNC_LOG=str(data / "crm_sync_log.sqlite"),
+            LEADSCORE_SOURCES_CONFIG=str(root / "sources.yml"),
+            LEADSCORE_HUBSPOT_TOKEN=HUBSPOT_TOKEN,
+            LEADSCORE_HUBSPOT_BASE_URL=hub.url,
+            LEADSCORE_MAILCHIMP_TOKEN=MAILCHIMP_KEY,
+            LEADSCORE_MAILCHIMP_BASE_URL=f"{mc.url}/3.0",
+        )
+        last, before = args.end, args.end - timedelta(days=1)
+        for vendor, server in (("hubspot", hub), ("mailchimp", mc)):
+            mark, began = len(server.log), time.perf_counter()
+            leadscore(["extract", "--source", vendor, "--start", str(first), "--end", str(before)])
+            print(
+                f"first pull, {vendor}, {first}..{before - timedelta(days=1)}: "
+                f"{len(server.log) - mark:,} requests in {time.perf_counter() - began:.1f} s "
+                f"{dict(_kinds(server.log, mark))}"
+            )
+        for day in (before, last):
+            marks = {"hub": len(hub.log), "mc": len(mc.log), "batches": len(writes.batches)}
+            began = time.perf_counter()
+            assert leadscore(["run", "--day", str(day)]) == 0, f"the run of {day} failed"
+            pulls = [
+                r
+                for r in hub.log[marks["hub"] :]
+                if "/batch/update" not in r.path and "/properties/" not in r.path
+            ]
+            sync = [r for r in hub.log[marks["hub"] :] if r not in pulls]
+            sent = sum(len(ids) for _, ids in writes.batches[marks["batches"] :])
+            print(
+                f"run {day} ({time.perf_counter() - began:.0f} s): incremental pull "
+                f"hubspot {len(pulls):,} + mailchimp {len(mc.log) - marks['mc']:,} requests; "
+                f"write-back {len(sync):,} requests, {sent:,} records sent"
+            )
+        with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+            changed = con.execute(
+                """
+                select count(*) from marts.score_history as today
+                join marts.score_history as before
+                    on before.entity_id = today.entity_id
+                    and before.entity_type = today.entity_type
+                    and before.score_date = ? and today.score_date = ?
+                where today.entity_type = 'contact'
+                    and (today.score is distinct from before.score
+                         or today.grade is distinct from before.grade
+                         or today.stage is distinct from before.stage)
+                """,
+                [before, last],
+            ).fetchone()[0]
+        print(
+            f"contacts whose score, grade or stage changed on {last}: {changed:,} "
+            "(top reasons changes are sent too)"
+        )
+
+
+if __name__ == "__main__":
+    main()
