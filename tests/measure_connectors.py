@@ -22,21 +22,11 @@ from pathlib import Path
 import duckdb
 
 from leadscore.generate import generate
-from tests.fakes.from_world import accounts_from_landing
-from tests.fakes.hubspot_writes import FakeHubSpotWrites
+from tests.fakes.from_world import SOURCES_YML, accounts_from_landing, connector_env, writes_for
 from tests.fakes.server import FakeApi
 
 HUBSPOT_TOKEN = "pat-na1-measure0-aaaa-bbbb-cccc-ddddeeeeffff"
 MAILCHIMP_KEY = "fedcba9876543210fedcba9876543210-us21"
-SOURCES_YML = """\
-sources:
-  crm: [companies, contacts, deals]
-  email: [campaigns, events]
-extract: {crm: hubspot, email: mailchimp, web: files}
-hubspot: {department_property: department}
-mailchimp: {}
-crm_sync: {enabled: true}
-"""
 
 
 def _kinds(log: list, since: int) -> Counter:
@@ -66,9 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         f"world: {len(accounts.ids['contacts']):,} contacts, {len(accounts.ids['companies']):,} "
         f"companies, {len(accounts.ids['deals']):,} deals ({time.perf_counter() - began:.0f} s)"
     )
-    writes = FakeHubSpotWrites(HUBSPOT_TOKEN)
-    for obj in ("contacts", "companies"):
-        writes.properties[obj].update({p["name"]: p for p in accounts.hubspot.properties[obj]})
+    writes = writes_for(accounts)
     (root / "sources.yml").write_text(SOURCES_YML, encoding="utf-8")
     data = root / "data"
     with (
@@ -76,18 +64,13 @@ def main(argv: list[str] | None = None) -> None:
         FakeApi(accounts.mailchimp.routes()) as mc,
     ):
         os.environ.update(
-            LEADSCORE_DATA_DIR=str(data),
-            LEADSCORE_LANDING_DIR=str(data / "landing"),
-            LEADSCORE_WAREHOUSE=str(data / "warehouse.duckdb"),
-            LEADSCORE_SERVING_DIR=str(data / "serving"),
-            LEADSCORE_REPORTS_DIR=str(data / "reports"),
-            LEADSCORE_NOTIFY_LOG=str(data / "notify_log.sqlite"),
-            LEADSCORE_CRM_SYNC_LOG=str(data / "crm_sync_log.sqlite"),
-            LEADSCORE_SOURCES_CONFIG=str(root / "sources.yml"),
-            LEADSCORE_HUBSPOT_TOKEN=HUBSPOT_TOKEN,
-            LEADSCORE_HUBSPOT_BASE_URL=hub.url,
-            LEADSCORE_MAILCHIMP_TOKEN=MAILCHIMP_KEY,
-            LEADSCORE_MAILCHIMP_BASE_URL=f"{mc.url}/3.0",
+            connector_env(
+                data,
+                root / "sources.yml",
+                hubspot_url=hub.url,
+                mailchimp_url=mc.url,
+                accounts=accounts,
+            )
         )
         last, before = args.end, args.end - timedelta(days=1)
         for vendor, server in (("hubspot", hub), ("mailchimp", mc)):

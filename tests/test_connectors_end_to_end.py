@@ -17,8 +17,7 @@ import pytest
 
 from leadscore.generate import generate
 from tests.conftest import BIN, quiet_env, run
-from tests.fakes.from_world import accounts_from_landing
-from tests.fakes.hubspot_writes import FakeHubSpotWrites
+from tests.fakes.from_world import SOURCES_YML, accounts_from_landing, connector_env, writes_for
 from tests.fakes.server import FakeApi
 
 pytestmark = pytest.mark.slow
@@ -28,21 +27,6 @@ MAILCHIMP_KEY = "0123456789abcdef0123456789abcdef-us21"
 #: The day the DAG run scores: `airflow dags test scoring_daily <DAY + 1>` covers [DAY, DAY + 1).
 DAY = date(2026, 11, 19)
 HISTORY_DAYS = 45
-
-SOURCES_YML = """\
-sources:
-  crm: [companies, contacts, deals]
-  email: [campaigns, events]
-extract:
-  crm: hubspot
-  email: mailchimp
-  web: files
-hubspot:
-  department_property: department
-mailchimp: {}
-crm_sync:
-  enabled: true
-"""
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +39,7 @@ def connected_run(tmp_path_factory):
     accounts = accounts_from_landing(
         generated, DAY, hubspot_token=HUBSPOT_TOKEN, mailchimp_key=MAILCHIMP_KEY
     )
-    writes = FakeHubSpotWrites(HUBSPOT_TOKEN)
-    for obj in ("contacts", "companies"):  # one account: the write side knows every property
-        writes.properties[obj].update({p["name"]: p for p in accounts.hubspot.properties[obj]})
+    writes = writes_for(accounts)
     sources = root / "sources.yml"
     sources.write_text(SOURCES_YML, encoding="utf-8")
     data = root / "data"
@@ -66,18 +48,9 @@ def connected_run(tmp_path_factory):
         FakeApi(accounts.mailchimp.routes()) as mc,
     ):
         env = quiet_env(
-            LEADSCORE_DATA_DIR=str(data),
-            LEADSCORE_LANDING_DIR=str(data / "landing"),
-            LEADSCORE_WAREHOUSE=str(data / "warehouse.duckdb"),
-            LEADSCORE_SERVING_DIR=str(data / "serving"),
-            LEADSCORE_REPORTS_DIR=str(data / "reports"),
-            LEADSCORE_NOTIFY_LOG=str(data / "notify_log.sqlite"),
-            LEADSCORE_CRM_SYNC_LOG=str(data / "crm_sync_log.sqlite"),
-            LEADSCORE_SOURCES_CONFIG=str(sources),
-            LEADSCORE_HUBSPOT_TOKEN=HUBSPOT_TOKEN,
-            LEADSCORE_HUBSPOT_BASE_URL=hub.url,
-            LEADSCORE_MAILCHIMP_TOKEN=MAILCHIMP_KEY,
-            LEADSCORE_MAILCHIMP_BASE_URL=f"{mc.url}/3.0",
+            **connector_env(
+                data, sources, hubspot_url=hub.url, mailchimp_url=mc.url, accounts=accounts
+            ),
             LEADSCORE_API_BACKOFF_SECONDS="0.05",
             AIRFLOW_HOME=str(root / "airflow"),
         )
@@ -166,6 +139,9 @@ def test_no_credential_reaches_the_output(connected_run):
     text = connected_run["dag_output"] + connected_run["extract_output"]
     for secret in (HUBSPOT_TOKEN, MAILCHIMP_KEY, MAILCHIMP_KEY.split("-")[0]):
         assert secret not in text
-    for path in connected_run["data"].rglob("*"):
-        if path.is_file() and path.suffix in (".csv", ".jsonl", ".html", ".log", ".json"):
-            assert HUBSPOT_TOKEN not in path.read_text(errors="replace")
+    secrets = (HUBSPOT_TOKEN, MAILCHIMP_KEY)
+    root = connected_run["data"].parent  # the data folder and AIRFLOW_HOME (task logs)
+    for path in root.rglob("*"):
+        if path.is_file() and path.suffix in (".csv", ".jsonl", ".html", ".log", ".json", ".yml"):
+            text = path.read_text(errors="replace")
+            assert not [s for s in secrets if s in text], f"a credential in {path}"

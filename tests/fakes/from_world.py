@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from tests.fakes.hubspot_crm import FakeHubSpot, _property
+from tests.fakes.hubspot_writes import FakeHubSpotWrites
 from tests.fakes.mailchimp import FakeMailchimp
 
 #: Our deal stages as HubSpot's default pipeline names them (the source maps them back).
@@ -28,6 +29,21 @@ HUBSPOT_STAGE = {
     "closed_lost": "closedlost",
 }
 AUDIENCE = "aud1"
+#: The company's shape and connector settings when its CRM is HubSpot and its email Mailchimp.
+SOURCES_YML = """\
+sources:
+  crm: [companies, contacts, deals]
+  email: [campaigns, events]
+extract:
+  crm: hubspot
+  email: mailchimp
+  web: files
+hubspot:
+  department_property: department
+mailchimp: {}
+crm_sync:
+  enabled: true
+"""
 
 
 @dataclass
@@ -160,3 +176,31 @@ def accounts_from_landing(
         elif kind == "spam_complaint":
             mc.add_abuse_report(AUDIENCE, cid, email, at)
     return Accounts(hub, mc, ids)
+
+
+def writes_for(accounts: Accounts) -> FakeHubSpotWrites:
+    """The write side of the same HubSpot account: it knows every property the account has."""
+    writes = FakeHubSpotWrites(accounts.hubspot.token)
+    for obj in ("contacts", "companies"):
+        writes.properties[obj].update({p["name"]: p for p in accounts.hubspot.properties[obj]})
+    return writes
+
+
+def connector_env(
+    data: Path, sources: Path, *, hubspot_url: str, mailchimp_url: str, accounts: Accounts
+) -> dict[str, str]:
+    """Environment of a run that keeps its files under ``data`` and reads both fakes."""
+    return {
+        "LEADSCORE_DATA_DIR": str(data),
+        "LEADSCORE_LANDING_DIR": str(data / "landing"),
+        "LEADSCORE_WAREHOUSE": str(data / "warehouse.duckdb"),
+        "LEADSCORE_SERVING_DIR": str(data / "serving"),
+        "LEADSCORE_REPORTS_DIR": str(data / "reports"),
+        "LEADSCORE_NOTIFY_LOG": str(data / "notify_log.sqlite"),
+        "LEADSCORE_CRM_SYNC_LOG": str(data / "crm_sync_log.sqlite"),
+        "LEADSCORE_SOURCES_CONFIG": str(sources),
+        "LEADSCORE_HUBSPOT_TOKEN": accounts.hubspot.token,
+        "LEADSCORE_HUBSPOT_BASE_URL": hubspot_url,
+        "LEADSCORE_MAILCHIMP_TOKEN": accounts.mailchimp.api_key,
+        "LEADSCORE_MAILCHIMP_BASE_URL": f"{mailchimp_url}/3.0",
+    }

@@ -307,20 +307,7 @@ def _create_cursor_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def last_pulled(warehouse: Path, vendor: str, stream: str) -> datetime | None:
     """The end of the latest interval pulled for ``vendor``/``stream``, or None (never pulled)."""
-    if not warehouse.exists():
-        return None
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        exists = con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'raw' and table_name = 'api_cursors'"
-        ).fetchone()[0]
-        if not exists:
-            return None
-        row = con.execute(
-            f"select max(interval_end) from {CURSOR_TABLE} where vendor = ? and stream = ?",
-            [vendor, stream],
-        ).fetchone()
-    return row[0].replace(tzinfo=UTC) if row and row[0] else None
+    return _pulled(warehouse, vendor, stream, "max(interval_end)")
 
 
 def first_pulled(warehouse: Path, vendor: str, stream: str) -> datetime | None:
@@ -328,6 +315,10 @@ def first_pulled(warehouse: Path, vendor: str, stream: str) -> datetime | None:
 
     With :func:`last_pulled` a source tells a rerun of its first interval (which carries the
     history, an initial export) from a rerun of a later one."""
+    return _pulled(warehouse, vendor, stream, "min(interval_start)")
+
+
+def _pulled(warehouse: Path, vendor: str, stream: str, aggregate: str) -> datetime | None:
     if not warehouse.exists():
         return None
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -338,7 +329,7 @@ def first_pulled(warehouse: Path, vendor: str, stream: str) -> datetime | None:
         if not exists:
             return None
         row = con.execute(
-            f"select min(interval_start) from {CURSOR_TABLE} where vendor = ? and stream = ?",
+            f"select {aggregate} from {CURSOR_TABLE} where vendor = ? and stream = ?",
             [vendor, stream],
         ).fetchone()
     return row[0].replace(tzinfo=UTC) if row and row[0] else None
