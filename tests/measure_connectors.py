@@ -2,11 +2,17 @@
 the write-back's requests for one day against the contacts whose scores changed.
 
     .venv/bin/python -m tests.measure_connectors [--scale 1.0] [--days 60]
+    .venv/bin/python -m tests.measure_connectors --first-pull 100000
 
 The demo generator's exports are replayed into the local fake HubSpot and Mailchimp
 (``tests/fakes/from_world.py``) on 127.0.0.1. The history up to the day before last is pulled
 (``leadscore extract``), then the last two days are run (``leadscore run``: pull, gates, dbt,
 publish, write-back) and counted from the fakes' request logs. Nothing leaves 127.0.0.1.
+
+``--first-pull N`` measures only HubSpot's first pull of an account of N contacts (N/5 companies,
+N/3 deals, every property; ``FakeHubSpot.sample``): its requests, and the time they take at
+HubSpot's documented rates (5 searches and 10 other requests a second). The fake answers
+without the connector's throttle.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -36,12 +42,53 @@ def _kinds(log: list, since: int) -> Counter:
     )
 
 
+def first_pull(contacts: int) -> None:
+    from leadscore.sources import entity
+    from leadscore.sources import hubspot as hs
+    from tests.fakes.hubspot_crm import FakeHubSpot
+
+    start = datetime(2026, 11, 18, tzinfo=UTC)
+    began = time.perf_counter()
+    fake = FakeHubSpot.sample(start, contacts=contacts)
+    sizes = {obj: len(records) for obj, records in fake.objects.items()}
+    print(f"account: {sizes} ({time.perf_counter() - began:.0f} s to build)")
+    hs.SEARCH_REQUESTS_PER_SECOND = hs.REQUESTS_PER_SECOND = 0.0  # timed below, at the limits
+    root = Path(tempfile.mkdtemp(prefix="leadscore-first-pull-"))
+    crm = [entity("crm/companies"), entity("crm/contacts"), entity("crm/deals")]
+    with FakeApi(fake.routes(), check_auth=fake.check_auth) as server:
+        os.environ["LEADSCORE_HUBSPOT_TOKEN"] = fake.token
+        os.environ["LEADSCORE_HUBSPOT_BASE_URL"] = server.url
+        began = time.perf_counter()
+        result = hs.pull(
+            crm,
+            start,
+            start + timedelta(days=1),
+            landing=root / "landing",
+            warehouse=root / "warehouse.duckdb",
+            settings={},
+        )
+        took = time.perf_counter() - began
+        searches = sum(r.path.endswith("/search") for r in server.log)
+    others = len(server.log) - searches
+    at_limits = searches / 5 + others / 10
+    print(
+        f"first pull of {contacts:,} contacts: {len(server.log):,} requests ({searches:,} "
+        f"searches, {others:,} other) in {took:.0f} s against the fake; at HubSpot's documented "
+        f"limits {at_limits:.0f} s; records {result.records}"
+    )
+    assert not fake.contract_errors, fake.contract_errors[:3]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 20))
+    parser.add_argument("--first-pull", type=int, metavar="CONTACTS")
     args = parser.parse_args(argv)
+    if args.first_pull:
+        first_pull(args.first_pull)
+        return
 
     from leadscore.cli import main as leadscore
 

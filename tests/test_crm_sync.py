@@ -237,6 +237,7 @@ def test_property_names_come_from_the_settings(hubspot, serving):
         ({"contact_properties": {"grade": "Lead Grade"}}, "not a HubSpot internal name"),
         ({"colour": "blue"}, "unknown setting(s) colour"),
         ({"enabled": "yes"}, "enabled must be true or false"),
+        ({"min_score_change": -1}, "min_score_change must be a number of score points"),
     ],
 )
 def test_settings_mistakes_name_the_file_and_key(settings, message):
@@ -290,6 +291,27 @@ def test_unchanged_records_are_not_sent_again(hubspot, tmp_path):
     assert hubspot.fake.records["contacts"]["1004"]["leadscore_score_date"] == midnight_ms(
         date(2026, 11, 21)
     )
+
+
+def test_small_score_moves_wait_until_they_add_up_to_min_score_change(hubspot, tmp_path):
+    def leads(day: date, moved: float) -> list[tuple]:
+        """Contact 1001 (score 0.5) moved by ``moved`` points, its reasons' points with it."""
+        rows = contacts(3, day)
+        score = rows[0][5] + moved
+        reasons = f"demo_request x1 +{score / 2:.1f}; size_band 50-199 +15.0"
+        rows[0] = (*rows[0][:3], score, score, score, *rows[0][6:8], reasons, *rows[0][9:])
+        return rows
+
+    settings = {"min_score_change": 2}
+    sync(hubspot, publish(tmp_path / "s1", leads(DAY, 0), []), settings=settings)
+    hubspot.log.clear()
+    later = date(2026, 11, 21)
+    small = sync(hubspot, publish(tmp_path / "s2", leads(later, 1.5), []), settings=settings)
+    assert small.contacts.sent == 0 and hubspot.requests_to("POST", BATCH) == []
+    sent = sync(hubspot, publish(tmp_path / "s3", leads(later, 2.5), []), settings=settings)
+    assert sent.contacts.sent == 1, "2.5 points from the value HubSpot has: sent"
+    assert hubspot.fake.records["contacts"]["1001"]["leadscore_lead_score"] == "3"
+    assert sync(hubspot, publish(tmp_path / "s4", leads(later, 2.5), [])).contacts.sent == 0
 
 
 def test_resend_sends_everything_again(hubspot, serving):

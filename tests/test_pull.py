@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from leadscore.sources import api
 from leadscore.sources.pull import FILES, load_extract_config
 
 SHAPE = "sources:\n  crm: [companies, contacts]\n  email: [campaigns, events]\n"
@@ -50,6 +51,8 @@ def test_hubspot_can_deliver_email_too(tmp_path):
         ("extract:\n  tracker: files\n", "extract.tracker: unknown source"),
         ("extract: [crm]\n", "`extract:` must map each source"),
         ("hubspot: yes\n", "`hubspot:` must be a mapping of settings"),
+        ("hubspot:\n  propertys: all\n", "hubspot.propertys: unknown setting; hubspot reads"),
+        ("mailchimp:\n  list_id: [a]\n", "mailchimp.list_id: unknown setting"),
     ],
 )
 def test_a_wrong_setting_names_the_file_and_the_key(tmp_path, text, message):
@@ -64,3 +67,50 @@ def test_the_committed_configuration_extracts_files(tmp_path):
     cfg = load_extract_config()
     assert set(cfg.modes.values()) == {FILES}
     assert cfg.settings["crm_sync"].get("enabled") is False
+
+
+# ---- connections ------------------------------------------------------------------------------
+
+PLACEHOLDER_TOKEN = "pat-na1-placeholder-0000-1111"
+
+
+def test_inside_airflow_the_token_is_masked_in_every_log_line(monkeypatch):
+    """A library logging a request (dlt, urllib3) cannot leak the token into an Airflow task
+    log: the connection registers it with Airflow's secrets masker."""
+    pytest.importorskip("airflow.sdk")
+    from airflow.sdk.log import _secrets_masker
+
+    monkeypatch.setenv("LEADSCORE_HUBSPOT_TOKEN", PLACEHOLDER_TOKEN)
+    conn = api.connection("hubspot", default_base_url="https://api.hubapi.com")
+    assert conn.secret == PLACEHOLDER_TOKEN
+    assert _secrets_masker().redact(f"Authorization: Bearer {PLACEHOLDER_TOKEN}") == (
+        "Authorization: Bearer ***"
+    )
+
+
+def test_missing_credentials_fail_without_retries(monkeypatch):
+    monkeypatch.delenv("LEADSCORE_MAILCHIMP_TOKEN", raising=False)
+    monkeypatch.setenv("LEADSCORE_MAILCHIMP_CONN_ID", "no_such_connection")
+    with pytest.raises(api.ApiAuthError, match=r"mailchimp: no credentials\. Set LEADSCORE_MAIL"):
+        api.connection("mailchimp", default_base_url="https://us21.api.mailchimp.com/3.0")
+
+
+def test_a_password_in_the_base_url_never_shows():
+    conn = api.Connection("hubspot", "X", "https://user:hunter2@proxy.example:8443/hub/?k=v", "t")
+    assert conn.shown_url == "https://proxy.example:8443/hub"
+
+
+def test_no_answer_is_an_api_error_naming_the_connection(monkeypatch):
+    import socket
+
+    monkeypatch.setattr(api, "BACKOFF_SECONDS", 0.01)
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    conn = api.Connection("hubspot", "LEADSCORE_HUBSPOT_TOKEN", f"http://127.0.0.1:{port}", "t")
+    client = api.ApiClient(conn, auth=api.bearer_auth(conn))
+    with pytest.raises(api.ApiError, match=r"no answer from http://127\.0\.0\.1") as err:
+        client.request("GET", "/crm/v3/properties/contacts")
+    assert "LEADSCORE_HUBSPOT_TOKEN" in str(err.value) and client.requests == 0
+    with pytest.raises(api.ApiError, match="GET /crm/v3/objects/contacts: no answer"):
+        next(iter(client.paginate("/crm/v3/objects/contacts")))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -163,8 +164,11 @@ def test_search_pages_through_more_than_three_pages(account):
         account.fake.add_contact(company, START - 300 * DAY, START + timedelta(seconds=60 + i))
     result = account.pull([entity("crm/contacts")])
     interval = [b for b in account.searches() if b["filterGroups"][0]["filters"][0]["value"] != "0"]
-    assert [b.get("after") for b in interval] == [None, "200", "400", "600"]
-    assert all(b["limit"] == 200 for b in interval)
+    assert len(interval) == 4 and all(b["limit"] == 200 and "after" not in b for b in interval)
+    starts = [int(b["filterGroups"][0]["filters"][0]["value"]) for b in interval]
+    assert starts[0] == ms(START) and starts == sorted(starts) and len(set(starts)) == 4, (
+        "each page's query starts at the newest modification time of the page before"
+    )
     assert result.records["crm/contacts"] == len(account.fake.objects["contacts"]) - len(
         modified_on(account.fake, "contacts", START + DAY, START + 9 * DAY)
     )
@@ -234,36 +238,83 @@ def test_malformed_page_fails_and_lands_nothing(account, reply, problem):
     assert snapshot(account.landing) == before
 
 
-def test_search_cap_is_windowed_around(account, monkeypatch):
+def test_no_query_pages_past_the_search_cap(account, monkeypatch):
     fake = account.fake
     fake.max_search_results = 50  # HubSpot: 10,000
+    monkeypatch.setattr(hs, "SEARCH_RESULT_CAP", 50)
     monkeypatch.setattr(hs, "SEARCH_PAGE_SIZE", 20)
     company = next(iter(fake.objects["companies"]))
     for i in range(180):
         fake.add_contact(company, START - 300 * DAY, START + timedelta(minutes=1 + i * 7))
-    with pytest.raises(api.ApiError, match="400"):
-        account.pull([entity("crm/contacts")])  # the source still expects 10,000
-    account.server.log.clear()
-
-    monkeypatch.setattr(hs, "SEARCH_RESULT_CAP", 50)
     result = account.pull([entity("crm/contacts")])
     day1 = modified_on(fake, "contacts", START, START + DAY)
-    assert day1 <= {r["contact_id"] for r in account.rows("crm/contacts")}
-    bodies = account.searches()
-    assert all(int(b.get("after") or 0) < 50 for b in bodies)
-    windows = {tuple(f["value"] for f in b["filterGroups"][0]["filters"]) for b in bodies}
-    assert len(windows) > 4, "the interval was split into windows of at most 50 results"
+    assert len(day1) > 180 and day1 <= {r["contact_id"] for r in account.rows("crm/contacts")}
+    assert all(int(b.get("after") or 0) < 50 for b in account.searches())
     assert result.records["crm/contacts"] == len(account.rows("crm/contacts"))
 
 
-def test_cap_that_cannot_be_split_fails(account, monkeypatch):
-    account.fake.max_search_results = 5
+def test_records_sharing_one_millisecond_page_by_offset_up_to_the_cap(account, monkeypatch):
+    fake = account.fake
+    monkeypatch.setattr(hs, "SEARCH_PAGE_SIZE", 2)
+    company = next(iter(fake.objects["companies"]))
+    same = {fake.add_contact(company, START - DAY, START + timedelta(hours=3)) for _ in range(5)}
+    account.pull([entity("crm/contacts")])
+    assert same <= {r["contact_id"] for r in account.rows("crm/contacts")}
+    assert any(b.get("after") for b in account.searches()), "a full page of one millisecond"
+
+    fake.max_search_results = 5
     monkeypatch.setattr(hs, "SEARCH_RESULT_CAP", 5)
-    company = next(iter(account.fake.objects["companies"]))
-    for _ in range(8):
-        account.fake.add_contact(company, START - DAY, START + timedelta(hours=3))
+    for _ in range(3):
+        fake.add_contact(company, START - DAY, START + timedelta(hours=3))
+    before = snapshot(account.landing)
     with pytest.raises(api.ApiError, match="same millisecond"):
         account.pull([entity("crm/contacts")])
+    assert snapshot(account.landing) == before
+
+
+def test_a_record_changed_during_the_pull_shifts_no_page(account, monkeypatch):
+    """Offset paging would skip a record here: the changed one leaves the result set, and every
+    record after it moves one place forward, past the offset of the next page."""
+    fake = account.fake
+    monkeypatch.setattr(hs, "SEARCH_PAGE_SIZE", 2)
+    day1 = sorted(
+        modified_on(fake, "contacts", START, START + DAY),
+        key=lambda i: fake.objects["contacts"][i]["properties"]["lastmodifieddate"],
+    )
+    assert len(day1) > 3
+    served = fake.search
+
+    def search_then_edit(request):
+        reply = served(request)
+        if request.body["filterGroups"][0]["filters"][0]["value"] == str(ms(START)):
+            fake.touch("contacts", day1[0], START + 5 * DAY, jobtitle="Edited mid-pull")
+        return reply
+
+    account.server.routes.insert(
+        0, ("POST", re.compile(r"/crm/v3/objects/(contacts)/search/?$"), search_then_edit)
+    )
+    account.pull([entity("crm/contacts")])
+    assert set(day1) <= {r["contact_id"] for r in account.rows("crm/contacts")}
+
+
+def test_a_pull_after_a_gap_catches_up_its_changes_and_deletions(account):
+    fake = account.fake
+    api.save_cursors(account.warehouse, account.pull().cursors)
+    gap = modified_on(fake, "contacts", START + DAY, START + 3 * DAY)
+    assert gap
+    deleted = sorted(modified_on(fake, "contacts", START - 999 * DAY, START))[0]
+    fake.archive("contacts", deleted, START + DAY + timedelta(hours=2))
+
+    account.server.log.clear()
+    account.pull(start=START + 3 * DAY)
+    rows = {r["contact_id"]: r for r in account.rows("crm/contacts", START + 3 * DAY)}
+    caught_up = {i for i, r in rows.items() if r["updated_at"] == "2026-11-21T00:00:00Z"}
+    assert gap <= caught_up, "the gap's changes land on the first day, at its start"
+    assert rows[deleted]["hs_archived"] == "true" and deleted in caught_up
+    assert [b["filterGroups"][0]["filters"][0]["value"] for b in account.searches()] == [
+        str(ms(START + DAY)),
+        str(ms(START + 3 * DAY)),
+    ]
 
 
 def test_archived_and_merged_records_land_as_archived(account):

@@ -5,6 +5,7 @@ No dbt, no Airflow: each test pulls one or two days into a tmp landing folder.
 
 from __future__ import annotations
 
+import csv
 import inspect
 import json
 import logging
@@ -18,7 +19,8 @@ import mailchimp_marketing
 import pytest
 from pydantic import ValidationError
 
-from leadscore.sources import ENTITIES, Shape, api
+from leadscore import quality
+from leadscore.sources import ENTITIES, Shape, api, entity
 from leadscore.sources import mailchimp as mc
 from leadscore.sources.files import extract_source
 from tests.fakes.mailchimp import ROUTES, FakeMailchimp, check, route_of
@@ -30,9 +32,12 @@ WRONG_KEY = "00000000111111112222222233333333-us21"
 OAUTH_TOKEN = "placeholder"
 DAY = datetime(2026, 11, 19, tzinfo=UTC)
 NEXT = DAY + timedelta(days=1)
+#: The standard email entities: a company shape without the optional email/members.
 EMAIL = [e for e in ENTITIES if e.qualified in mc.PROVIDES]
+MEMBERS = entity("email/members")
 SETTINGS = {"product_lines": {"pricing": "analytics"}}
 SHAPE = Shape(frozenset({"crm/companies", "crm/contacts", "email/campaigns", "email/events"}))
+WITH_MEMBERS = Shape(SHAPE.delivered | {"email/members"})
 
 
 def at(day: datetime, hour: int, minute: int = 0) -> datetime:
@@ -113,8 +118,23 @@ def pull(root: Path, start: datetime = DAY, end: datetime = NEXT, **kwargs) -> a
     )
 
 
+def pull_members(root: Path, start: datetime = DAY, end: datetime = NEXT, **kwargs):
+    """Pull only ``email/members``, then save the cursors as the extract step does once the
+    files are loaded."""
+    kwargs.setdefault("settings", {})
+    warehouse = root / "wh.duckdb"
+    result = mc.pull([MEMBERS], start, end, landing=root / "landing", warehouse=warehouse, **kwargs)
+    api.save_cursors(warehouse, result.cursors)
+    return result
+
+
 def rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def members_file(root: Path, day: datetime) -> list[dict]:
+    with (root / "landing" / f"email/members/{day:%Y-%m-%d}.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -190,6 +210,18 @@ def test_pull_lands_the_campaigns_and_events_of_the_interval(server, tmp_path):
         assert KEY not in text and KEY.split("-")[0] not in text
 
 
+def test_activity_at_the_first_second_of_the_interval_lands(server, fake, tmp_path):
+    """The API does not say whether ``since`` includes its bound: the fake takes the stricter
+    reading, and the source asks from a second earlier."""
+    fake.add_activity("c_week", "lead2@acme.example", "open", DAY)
+    pull(tmp_path)
+    events = rows(tmp_path / "landing" / "email/events/2026-11-19.jsonl")
+    assert any(e["occurred_at"] == "2026-11-19T00:00:00Z" for e in events)
+    assert {r.arg("since") for r in server.requests_to("GET", "/email-activity$")} == {
+        "2026-11-18T23:59:59+00:00"
+    }
+
+
 def test_a_rerun_lands_the_same_files(server, tmp_path):
     first = snapshot(pull(tmp_path / "a").files[0].parents[2])
     second = snapshot(pull(tmp_path / "b").files[0].parents[2])
@@ -214,9 +246,9 @@ def test_the_next_day_asks_only_for_what_changed(server, fake, tmp_path):
 
     result = pull(tmp_path, NEXT, NEXT + timedelta(days=1))
 
-    assert queries(server, r"/campaigns$", "since_send_time") == ["2026-10-21T00:00:00+00:00"]
+    assert queries(server, r"/campaigns$", "since_send_time") == ["2026-10-20T23:59:59+00:00"]
     assert queries(server, r"/campaigns$", "before_send_time") == ["2026-11-21T00:00:00+00:00"]
-    assert set(queries(server, r"/email-activity$", "since")) == {"2026-11-20T00:00:00+00:00"}
+    assert set(queries(server, r"/email-activity$", "since")) == {"2026-11-19T23:59:59+00:00"}
     landing = tmp_path / "landing"
     campaigns = rows(landing / "email/campaigns/2026-11-20.jsonl")
     assert [c["campaign_id"] for c in campaigns] == ["c_next"]
@@ -233,33 +265,116 @@ def test_the_next_day_asks_only_for_what_changed(server, fake, tmp_path):
     assert {k: v for k, v in snapshot(landing).items() if "2026-11-19" in k} == day_files
 
 
-def test_members_are_pulled_incrementally_with_their_merge_fields(server, fake, tmp_path):
-    warehouse = tmp_path / "wh.duckdb"
-    first = mc.pull_members(DAY, NEXT, warehouse=warehouse, settings={})
+def test_a_shape_without_members_requests_no_member_pages(server, tmp_path):
+    result = pull(tmp_path)
+
+    assert not server.requests_to("GET", r"/members$")
+    assert "members" not in {c.stream for c in result.cursors}
+    assert not (tmp_path / "landing" / "email" / "members").exists()
+
+
+def test_the_first_members_pull_carries_the_history(server, fake, tmp_path):
+    result = pull_members(tmp_path)
 
     assert queries(server, r"/members$", "since_last_changed") == [None]
-    assert len(first.rows) == 12 and first.cursor.records == 12
-    assert first.cursor.cursor == at(DAY, 14)
-    mixed = next(r for r in first.rows if r["email"] == "lead.mixed@acme.example")
-    assert mixed["FNAME"] == "Lead0" and mixed["list_id"] == "aud1"
-    assert json.loads(mixed["ADDRESS"]) == {"addr1": "1 Main St", "city": "Springfield"}
-    assert {r["email"]: r["status"] for r in first.rows if r["status"] != "subscribed"} == {
-        "lead11@acme.example": "unsubscribed",
-        "lead5@acme.example": "cleaned",
-    }
-    api.save_cursors(warehouse, [first.cursor])
+    assert queries(server, r"/members$", "before_last_changed") == ["2026-11-20T00:00:00+00:00"]
+    landed = members_file(tmp_path, DAY)
+    # ten members last changed 40-51 days before: on the first day, as of its start (an initial
+    # export); the two changed inside the interval keep their own time
+    assert len(landed) == 12 and result.records == {"email/members": 12}
+    changed = {m["email"]: (m["status"], m["last_changed"]) for m in landed}
+    assert changed["lead1@acme.example"] == ("subscribed", "2026-11-19T00:00:00Z")
+    assert changed["lead5@acme.example"] == ("cleaned", "2026-11-19T10:05:00Z")
+    assert changed["lead11@acme.example"] == ("unsubscribed", "2026-11-19T14:00:00Z")
+    [cursor] = result.cursors
+    assert (cursor.stream, cursor.records, cursor.cursor) == ("members", 12, at(DAY, 14))
+    assert cursor.requests == len(server.log) == 2  # GET /lists, one page of members
 
-    fake.add_member("aud1", "lead2@acme.example", at(NEXT, 8), member_rating=4)
+    # a rerun of the first interval (its cursor saved) is a history pull again
+    server.log.clear()
+    pull_members(tmp_path)
+    assert queries(server, r"/members$", "since_last_changed") == [None]
+    assert len(members_file(tmp_path, DAY)) == 12
+
+
+def test_a_members_pull_after_a_gap_catches_up_the_gap(server, fake, tmp_path):
+    pull_members(tmp_path)
+    gap_day = NEXT + timedelta(days=1)
+    fake.add_member("aud1", "lead3@acme.example", at(NEXT, 9), status="unsubscribed")
+    fake.add_member("aud1", "lead4@acme.example", at(gap_day, 9), member_rating=5)
+    server.log.clear()
+
+    result = pull_members(tmp_path, gap_day, gap_day + timedelta(days=1))  # NEXT was skipped
+
+    assert queries(server, r"/members$", "since_last_changed") == ["2026-11-19T23:59:59+00:00"]
+    landed = {m["email"]: m for m in members_file(tmp_path, gap_day)}
+    assert {e: (m["status"], m["last_changed"]) for e, m in landed.items()} == {
+        "lead3@acme.example": ("unsubscribed", "2026-11-21T00:00:00Z"),  # the gap, on day one
+        "lead4@acme.example": ("subscribed", "2026-11-21T09:00:00Z"),
+    }
+    assert result.cursors[0].cursor == at(gap_day, 9)
+
+
+def test_members_land_incrementally_with_merge_fields_as_custom_properties(server, fake, tmp_path):
+    pull_members(tmp_path)
+    first_day = (tmp_path / "landing" / "email/members/2026-11-19.csv").read_bytes()
+    header = first_day.decode().splitlines()[0].split(",")
+    # merge fields follow the landing columns, one column per tag any member of the file has
+    assert header == [*MEMBERS.columns, "ADDRESS", "COMPANY", "FNAME", "LNAME"]
+    mixed = next(m for m in members_file(tmp_path, DAY) if m["email"] == "lead.mixed@acme.example")
+    assert (mixed["FNAME"], mixed["COMPANY"], mixed["list_id"]) == ("Lead0", "Acme", "aud1")
+    assert json.loads(mixed["ADDRESS"]) == {"addr1": "1 Main St", "city": "Springfield"}
+    assert mixed["member_rating"] == "2"
+
+    fake.add_member(
+        "aud1", "Lead2@Acme.example", at(NEXT, 8), member_rating=4, merge_fields={"FNAME": "Li"}
+    )
     fake.add_member("aud1", "late@acme.example", at(NEXT + timedelta(days=1), 1))
     server.log.clear()
-    second = mc.pull_members(
-        NEXT, NEXT + timedelta(days=1), warehouse=warehouse, settings={"list_ids": ["aud1"]}
-    )
+    result = pull_members(tmp_path, NEXT, NEXT + timedelta(days=1), settings={"list_ids": ["aud1"]})
 
-    assert queries(server, r"/members$", "since_last_changed") == ["2026-11-20T00:00:00+00:00"]
+    assert queries(server, r"/members$", "since_last_changed") == ["2026-11-19T23:59:59+00:00"]
     assert not server.requests_to("GET", r"/lists$")
-    assert [(r["email"], r["member_rating"]) for r in second.rows] == [("lead2@acme.example", 4)]
-    assert second.requests == len(server.log) == 1
+    assert members_file(tmp_path, NEXT) == [
+        {
+            "list_id": "aud1",
+            "email": "lead2@acme.example",
+            "status": "subscribed",
+            "member_rating": "4",
+            "last_changed": "2026-11-20T08:00:00Z",
+            "FNAME": "Li",
+        }
+    ]
+    assert result.requests == len(server.log) == 1
+    assert (tmp_path / "landing" / "email/members/2026-11-19.csv").read_bytes() == first_day
+
+
+def test_a_member_changed_during_the_pull_shifts_no_page(server, fake, tmp_path, monkeypatch):
+    """Offset paging would skip a member here: the changed one leaves the filtered set and the
+    members after it move one place forward, past the next page's offset."""
+    monkeypatch.setattr(mc, "PAGE_SIZE", 3)
+    pull_members(tmp_path)  # the history; the day below is incremental
+    day = [f"m{i}@acme.example" for i in range(8)]
+    for i, email in enumerate(day):
+        fake.add_member("aud1", email, at(NEXT, 1, i))
+    path = "/3.0/lists/aud1/members"
+    served = next(h for m, rx, h in server.routes if m == "GET" and rx.match(path))
+
+    def members_then_edit(request):
+        reply = served(request)
+        if request.arg("offset") in (None, "0") and fake.members[("aud1", day[0])].last_changed < (
+            NEXT + timedelta(days=1)
+        ):
+            fake.add_member("aud1", day[0], at(NEXT + timedelta(days=5), 1))  # edited mid-pull
+        return reply
+
+    server.routes.insert(
+        0, ("GET", re.compile(r"/3\.0/lists/(aud1)/members/?$"), members_then_edit)
+    )
+    pull_members(tmp_path, NEXT, NEXT + timedelta(days=1), settings={"list_ids": ["aud1"]})
+    landed = {m["email"] for m in members_file(tmp_path, NEXT)}
+    assert set(day) <= landed
+    assert len(server.requests_to("GET", r"/members$")) > 2, "paged"
 
 
 def test_a_429_and_5xx_answers_are_retried(server, tmp_path):
@@ -303,12 +418,12 @@ def logged():
 def test_a_refused_key_names_the_connection_and_data_centre(server, tmp_path, logged, monkeypatch):
     monkeypatch.setenv("LEADSCORE_MAILCHIMP_TOKEN", WRONG_KEY)
 
-    with pytest.raises(api.ApiError) as env_error:
+    with pytest.raises(api.ApiAuthError) as env_error:  # the DAG fails it without retries
         pull(tmp_path)
     airflow = api.Connection(
         "mailchimp", "Airflow connection 'mailchimp_default'", server.url + "/3.0", WRONG_KEY
     )
-    with pytest.raises(api.ApiError) as airflow_error:
+    with pytest.raises(api.ApiAuthError) as airflow_error:
         pull(tmp_path, conn=airflow)
 
     message = str(env_error.value)
@@ -363,7 +478,7 @@ def test_every_request_is_one_the_official_sdk_makes(server, fake, tmp_path):
     for route in ROUTES:
         assert _sdk_call(route) == (route.path, route.response_type), route
     pull(tmp_path)
-    mc.pull_members(DAY, NEXT, warehouse=tmp_path / "wh.duckdb", settings={})
+    pull_members(tmp_path / "members")
     sent = list(server.log)
     sdk = mailchimp_marketing.Client()
     sdk.set_config({"api_key": KEY, "server": "us21"})
@@ -424,21 +539,41 @@ def test_a_body_of_the_wrong_shape_fails_the_sdk_model(server, fake, tmp_path):
     fake.shape_errors.clear()
 
 
-def test_landed_files_pass_strict_inspection_and_load(server, tmp_path):
-    pull(tmp_path)
+def test_landed_files_pass_strict_inspection_and_load(server, fake, tmp_path):
+    # a merge field whose tag is a landing column in another case lands under another name
+    fake.add_member("aud1", "vip@acme.example", at(DAY, 7), merge_fields={"STATUS": "vip"})
+    mc.pull(
+        [*EMAIL, MEMBERS],
+        DAY,
+        NEXT,
+        landing=tmp_path / "landing",
+        warehouse=tmp_path / "cursors.duckdb",
+        settings=SETTINGS,
+    )
     warehouse = tmp_path / "warehouse.duckdb"
 
     loads = extract_source(
-        "email", DAY, NEXT, warehouse=warehouse, landing=tmp_path / "landing", shape=SHAPE
+        "email", DAY, NEXT, warehouse=warehouse, landing=tmp_path / "landing", shape=WITH_MEMBERS
     )
 
-    assert {(x.entity, x.rows) for x in loads} == {("email/campaigns", 2), ("email/events", 30)}
+    assert {(x.entity, x.rows) for x in loads} == {
+        ("email/campaigns", 2),
+        ("email/events", 30),
+        ("email/members", 13),
+    }
     with duckdb.connect(str(warehouse), read_only=True) as con:
         by_type = dict(
             con.execute("select event_type, count(*) from raw.email__events group by 1").fetchall()
         )
         props = con.execute("select count(*) from raw.email__events where _properties is not null")
         assert props.fetchone()[0] == 0
+        member = con.execute(
+            "select status, last_changed, _properties from raw.email__members "
+            "where email = 'lead.mixed@acme.example'"
+        ).fetchone()
+        vip = con.execute(
+            "select status, _properties from raw.email__members where email = 'vip@acme.example'"
+        ).fetchone()
     assert by_type == {
         "delivered": 23,
         "open": 2,
@@ -447,6 +582,17 @@ def test_landed_files_pass_strict_inspection_and_load(server, tmp_path):
         "unsubscribe": 1,
         "spam_complaint": 1,
     }
+    assert member[:2] == ("subscribed", "2026-11-19T00:00:00Z")
+    assert json.loads(member[2])["FNAME"] == "Lead0"
+    assert json.loads(json.loads(member[2])["ADDRESS"])["city"] == "Springfield"
+    assert vip[0] == "subscribed" and json.loads(vip[1])["mailchimp_STATUS"] == "vip"
+
+    # the raw gate passes the history on the first day (its file day is its last_changed day)
+    report = quality.raw_gate(
+        [DAY.date()], sources=["email"], warehouse=warehouse, shape=WITH_MEMBERS
+    )
+    assert report.success and report.tables["raw.email__members"] == 13
+    assert not report.quarantined
 
 
 def test_the_api_address_comes_from_the_key(monkeypatch):
@@ -456,7 +602,7 @@ def test_the_api_address_comes_from_the_key(monkeypatch):
 
     monkeypatch.delenv("LEADSCORE_MAILCHIMP_BASE_URL")
     monkeypatch.setenv("LEADSCORE_MAILCHIMP_TOKEN", OAUTH_TOKEN)
-    with pytest.raises(api.ApiError, match="does not end in its data centre") as error:
+    with pytest.raises(api.ApiAuthError, match="does not end in its data centre") as error:
         mc.connect()
     assert "LEADSCORE_MAILCHIMP_TOKEN" in str(error.value)
     assert OAUTH_TOKEN not in str(error.value)

@@ -83,7 +83,7 @@ from leadscore.quality_suites import (
     score_suite_name,
 )
 from leadscore.sources import (
-    ENTITIES,
+    ALL_ENTITIES,
     LOAD_METADATA_COLUMNS,
     Entity,
     Shape,
@@ -378,7 +378,7 @@ def raw_gate(
         log.info("raw gate for %s: the company delivers %s", span, shape.describe())
     identifiers: list[Any] = []
     to_quarantine: dict[str, tuple[Entity, pd.DataFrame]] = {}
-    for e in ENTITIES:
+    for e in ALL_ENTITIES:
         if (wanted and e.source not in wanted) or not shape.has(e):
             continue
         frame = _read_raw(warehouse, e, days[0], days[-1])
@@ -474,7 +474,7 @@ def _release_waiting(
                 "select schema_name || '.' || table_name from duckdb_tables()"
             ).fetchall()
         }
-        for e in ENTITIES:
+        for e in ALL_ENTITIES:
             if not has_company(e) or not shape.has(e) or (wanted and e.source not in wanted):
                 continue
             if e.quarantine_table not in present:

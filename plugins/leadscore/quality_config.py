@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from leadscore import config
-from leadscore.sources import ENTITIES
+from leadscore.sources import ALL_ENTITIES
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def load(path: Path | None = None) -> GateConfig:
     gate = raw.get("raw", {}) or {}
     score = raw.get("score", {}) or {}
     drift = score.get("drift", {}) or {}
-    known = {e.qualified for e in ENTITIES}
+    known = {e.qualified for e in ALL_ENTITIES}
 
     def share(section: dict, key: str, default: float) -> float:
         value = float(section.get(key, default))

@@ -14,7 +14,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from leadscore.quality_config import CATALOGUE_ENTITIES, CATALOGUE_NAME
-from leadscore.sources import ENTITIES, LOAD_METADATA_COLUMNS, Entity
+from leadscore.sources import ALL_ENTITIES, ENTITIES, LOAD_METADATA_COLUMNS, Entity
 from leadscore.sources.delivery import TIMESTAMP_COLUMNS
 
 TIMESTAMP_REGEX = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$"
@@ -42,6 +42,7 @@ INTEGER_COLUMNS = {
     "feature_events",
     "satisfaction",
     "score",
+    "member_rating",
 }
 AMOUNT_COLUMNS = {"annual_revenue", "amount", "annual_value"}
 #: Durations in seconds: numeric (a plausible maximum may be configured), shaped per entity below.
@@ -88,6 +89,14 @@ ALLOWED_VALUES: dict[tuple[str, str], list[str]] = {
         "task",
     ],
     ("crm/activities", "direction"): ["inbound", "outbound"],
+    ("email/members", "status"): [
+        "subscribed",
+        "unsubscribed",
+        "cleaned",
+        "pending",
+        "transactional",
+        "archived",
+    ],
 }
 #: Shapes of columns whose format differs between entities: (regex, what it is).
 ENTITY_COLUMN_SHAPES: dict[tuple[str, str], tuple[str, str]] = {
@@ -646,7 +655,7 @@ def _band(
 
 
 def all_raw_suites() -> list[gx.ExpectationSuite]:
-    return [raw_suite(e) for e in ENTITIES] + [property_suite(e) for e in property_entities()]
+    return [raw_suite(e) for e in ALL_ENTITIES] + [property_suite(e) for e in property_entities()]
 
 
 def all_score_suites() -> list[gx.ExpectationSuite]:

@@ -692,6 +692,9 @@ class FakeHubSpot:
         if request.arg("createdBefore"):
             before = _to_ms(request.arg("createdBefore"))
             emails = [e for e in emails if _to_ms(e["createdAt"]) < before]
+        if request.arg("updatedAfter"):  # HubSpot's bound is taken as strict: the stricter reading
+            after = _to_ms(request.arg("updatedAfter"))
+            emails = [e for e in emails if _to_ms(e["updatedAt"]) > after]
         after = int(request.arg("after", "0") or 0)
         answer: dict = {"total": len(emails), "results": emails[after : after + limit]}
         if after + limit < len(emails):

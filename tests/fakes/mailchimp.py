@@ -50,7 +50,9 @@ ERROR_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
 # ---- response models (named after the SDK 3.0.80 response types) --------------------------------
 
 Timestamp = AwareDatetime
-MemberStatus = Literal["subscribed", "unsubscribed", "cleaned", "pending", "transactional"]
+MemberStatus = Literal[
+    "subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived"
+]
 MergeValue = str | int | float | dict[str, str]
 
 
@@ -615,7 +617,7 @@ class FakeMailchimp:
                 continue
             if (since or before) and c.send_time is None:
                 continue
-            if (since and c.send_time < since) or (before and c.send_time >= before):
+            if (since and c.send_time <= since) or (before and c.send_time >= before):
                 continue
             found.append(c)
         if request.arg("sort_field") == "send_time":
@@ -677,7 +679,7 @@ class FakeMailchimp:
             for m in self.members.values()
             if m.list_id == list_id
             and (not status or m.status == status)
-            and (since is None or m.last_changed >= since)
+            and (since is None or m.last_changed > since)
             and (before is None or m.last_changed < before)
         ]
         if request.arg("sort_field") == "last_changed":
@@ -702,7 +704,7 @@ class FakeMailchimp:
         list_id = self.campaigns[campaign_id].list_id
         found = []
         for email, acts in self.activity.get(campaign_id, {}).items():
-            kept = [a for a in acts if since is None or a.timestamp >= since]
+            kept = [a for a in acts if since is None or a.timestamp > since]
             if not kept:
                 continue
             found.append(

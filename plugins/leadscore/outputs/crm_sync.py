@@ -56,8 +56,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import requests
-
 from leadscore import config
 from leadscore.outputs.report import (
     STAGE_ORDER,
@@ -68,11 +66,10 @@ from leadscore.outputs.report import (
     open_serving,
 )
 from leadscore.sources import api
+from leadscore.sources.hubspot import DEFAULT_BASE_URL, VENDOR
 
 log = logging.getLogger(__name__)
 
-VENDOR = "hubspot"
-DEFAULT_BASE_URL = "https://api.hubapi.com"
 SYNC_LOG_ENV = "LEADSCORE_CRM_SYNC_LOG"
 #: The section of ``expectations/sources.yml`` holding the write-back's settings.
 SETTINGS_SECTION = "crm_sync"
@@ -186,6 +183,11 @@ COMPANIES = ObjectSpec(
 OBJECTS = (CONTACTS, COMPANIES)
 #: The field whose change alone does not make a record changed.
 SCORE_DATE_KEY = "score_date"
+#: The score fields ``min_score_change`` applies to, and the reasons whose points it ignores.
+SCORE_KEYS = frozenset({"lead_score", "account_score"})
+REASONS_KEY = "top_reasons"
+#: The points of one reason (``content_download x1 +8.4``), which decay with the score.
+REASON_POINTS = re.compile(r" [+-]\d+(?:\.\d+)?(?=;|$)")
 
 
 # ---- settings ---------------------------------------------------------------------------------
@@ -203,6 +205,9 @@ class Settings:
     properties: dict[str, dict[str, str]] = field(default_factory=dict)
     batch_size: int = BATCH_LIMIT
     requests_per_10s: float = DEFAULT_REQUESTS_PER_10S
+    #: A score that moved less than this many points since HubSpot last accepted it is not sent
+    #: on its own (0: every change is sent); a change of grade, stage, reasons or tier always is.
+    min_score_change: float = 0.0
     #: where the settings came from, for messages
     source: str = f"{SETTINGS_SECTION} settings"
 
@@ -216,6 +221,7 @@ _SETTING_KEYS = (
     "company_properties",
     "batch_size",
     "requests_per_10s",
+    "min_score_change",
 )
 
 
@@ -262,6 +268,12 @@ def parse_settings(
             f"{where}.requests_per_10s must be a positive number (HubSpot private apps: "
             f"{BURST_LIMIT_PER_10S}), not {rate!r}"
         )
+    min_change = raw.get("min_score_change", 0)
+    if isinstance(min_change, bool) or not isinstance(min_change, int | float) or min_change < 0:
+        raise CrmSyncConfigError(
+            f"{where}.min_score_change must be a number of score points, 0 or more, "
+            f"not {min_change!r}"
+        )
     return Settings(
         enabled=enabled,
         destination=destination.strip(),
@@ -270,6 +282,7 @@ def parse_settings(
         properties=properties,
         batch_size=batch_size,
         requests_per_10s=float(rate),
+        min_score_change=float(min_change),
         source=source or f"{SETTINGS_SECTION} settings",
     )
 
@@ -335,14 +348,8 @@ def sync_log_path() -> Path:
 def destination_key(name: str, base_url: str) -> str:
     """A destination in the sync log: its name and the SHA-256 of the base URL without user,
     password, query string and fragment (never the token)."""
-    digest = hashlib.sha256(_bare_url(base_url).encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(api.bare_url(base_url).encode("utf-8")).hexdigest()
     return f"{name} sha256:{digest}"
-
-
-def _bare_url(base_url: str) -> str:
-    parts = urllib.parse.urlsplit(base_url)
-    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    return f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
 
 
 def _shown_destination(name: str, base_url: str) -> str:
@@ -550,13 +557,7 @@ class SyncResult:
 
 
 class _Client(api.ApiClient):
-    """:class:`api.ApiClient` that keeps the last response, so a refusal's body can be read."""
-
-    last_response: requests.Response | None = None
-
-    def _count(self, response: requests.Response, *args: object, **kwargs: object) -> None:
-        super()._count(response, *args, **kwargs)
-        self.last_response = response
+    """:class:`api.ApiClient` with :meth:`call`, which reads a refusal's body."""
 
     def call(
         self, method: str, path: str, body: dict | None = None, *, accept: tuple[int, ...] = ()
@@ -570,30 +571,11 @@ class _Client(api.ApiClient):
             last = self.last_response
             status = last.status_code if last is not None else None
             if status in accept:
-                return status, _json(last)
+                return status, api.json_object(last)
             if status is not None and 400 <= status < 500 and status != 429:
                 raise CrmSyncConfigError(str(err)) from err  # the request is wrong: no retry
             raise
-        except requests.RequestException as err:
-            raise api.ApiError(
-                f"{self.conn.vendor}: {method} {path} could not reach {self.conn.base_url}: "
-                f"{self.conn.scrub(str(err))}"
-            ) from None
-        return response.status_code, _json(response)
-
-
-def _json(response: requests.Response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _auth(conn: api.Connection):
-    from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
-
-    return BearerTokenAuth(conn.secret)
+        return response.status_code, api.json_object(response)
 
 
 # ---- properties -------------------------------------------------------------------------------
@@ -785,19 +767,37 @@ def _ids(ids: Iterable[str]) -> str:
 def _plan(
     published: dict[str, dict[str, str]],
     previous: dict[str, dict[str, str]],
-    score_date_name: str | None,
+    names: dict[str, str],
+    min_score_change: float,
     counts: ObjectCounts,
 ) -> list[tuple[str, dict[str, str]]]:
-    """The records whose written values differ from what HubSpot last accepted."""
+    """The records whose written values differ from what HubSpot last accepted (``names``: field
+    key -> property name). The score date alone is no change, nor a score that moved less than
+    ``min_score_change`` points: it is compared with the value last accepted, so small daily
+    moves add up and are sent once they reach it. With ``min_score_change`` set, reasons that
+    differ only in their points (which decay with the score) are no change either."""
     pending = []
     counts.published = len(published)
+    score_date = names.get(SCORE_DATE_KEY)
+    scores = {names[k] for k in SCORE_KEYS if k in names}
+    reasons = names.get(REASONS_KEY) if min_score_change > 0 else None
+
+    def same(name: str, old: str | None, new: str) -> bool:
+        if old == new or old is None:
+            return old == new
+        if name == reasons:
+            return REASON_POINTS.sub("", old) == REASON_POINTS.sub("", new)
+        if name not in scores or old == "" or new == "":
+            return False
+        return abs(float(new) - float(old)) < min_score_change
+
     for object_id, props in published.items():
         if not HUBSPOT_ID.fullmatch(object_id):
             counts.skipped += 1
             continue
         before = previous.get(object_id)
-        compared = [k for k in props if k != score_date_name]
-        if before is not None and all(before.get(k) == props[k] for k in compared):
+        compared = [k for k in props if k != score_date]
+        if before is not None and all(same(k, before.get(k), props[k]) for k in compared):
             counts.unchanged += 1
             continue
         counts.changed += 1
@@ -853,8 +853,13 @@ def sync_crm(
             continue
         counts = result.counts(spec.object_type)
         previous = {} if resend else sync_log.previous(destination, spec.object_type)
-        date_name = cfg.properties[spec.object_type].get(SCORE_DATE_KEY)
-        plans[spec.object_type] = _plan(published[spec.object_type], previous, date_name, counts)
+        plans[spec.object_type] = _plan(
+            published[spec.object_type],
+            previous,
+            cfg.properties[spec.object_type],
+            cfg.min_score_change,
+            counts,
+        )
         if dry_run:
             counts.batches = -(-counts.changed // cfg.batch_size)
         for object_id, props in plans[spec.object_type][:EXAMPLES]:
@@ -880,7 +885,9 @@ def sync_crm(
         log.warning("%s", result.summary())
         return result
     assert conn is not None  # _connection raises without one unless dry_run
-    client = _Client(conn, auth=_auth(conn), throttle=api.Throttle(cfg.requests_per_10s / 10))
+    client = _Client(
+        conn, auth=api.bearer_auth(conn), throttle=api.Throttle(cfg.requests_per_10s / 10)
+    )
     try:
         for spec in OBJECTS:
             pending = plans.get(spec.object_type)

@@ -5,7 +5,9 @@ column that decides which day a record belongs to. Raw tables keep every value a
 (text); staging models in dbt type and rename them.
 
 Which of these entities a company delivers is its *shape*, declared in ``expectations/sources.yml``
-(``LEADSCORE_SOURCES_CONFIG`` points elsewhere): see :func:`load_shape`.
+(``LEADSCORE_SOURCES_CONFIG`` points elsewhere): see :func:`load_shape`. :data:`ENTITIES` are the
+standard ones (the full shape, the demo); :data:`OPTIONAL_ENTITIES` are delivered only by a company
+whose shape lists them.
 """
 
 from __future__ import annotations
@@ -258,11 +260,30 @@ ENTITIES: tuple[Entity, ...] = (
     ),
 )
 
+#: Entities a company opts into by listing them in its shape. Listed, one is delivered, loaded and
+#: checked like any other. Not listed (the committed shape, the demo, every generated world), it
+#: changes nothing: it is not in :data:`FULL_SHAPE`, not reported absent, and only its raw table is
+#: created (empty, as for an absent entity), so dbt builds.
+OPTIONAL_ENTITIES: tuple[Entity, ...] = (
+    Entity(
+        "email",
+        "members",
+        "csv",  # merge fields are columns beyond these (custom properties), as in CRM exports
+        ("list_id", "email", "status", "member_rating", "last_changed"),
+        ("list_id", "email"),
+        "last_changed",
+        ("member_rating",),
+    ),
+)
+#: Every entity there is: the standard ones, then the optional ones.
+ALL_ENTITIES: tuple[Entity, ...] = ENTITIES + OPTIONAL_ENTITIES
+
 SOURCES: tuple[str, ...] = tuple(dict.fromkeys(e.source for e in ENTITIES))
 
 
 def entities_of(source: str) -> tuple[Entity, ...]:
-    found = tuple(e for e in ENTITIES if e.source == source)
+    """Every entity of ``source``, optional ones included."""
+    found = tuple(e for e in ALL_ENTITIES if e.source == source)
     if not found:
         raise ValueError(f"unknown source {source!r}; known sources: {', '.join(SOURCES)}")
     return found
@@ -270,11 +291,11 @@ def entities_of(source: str) -> tuple[Entity, ...]:
 
 def entity(qualified: str) -> Entity:
     """Look an entity up by ``source/name``."""
-    for e in ENTITIES:
+    for e in ALL_ENTITIES:
         if e.qualified == qualified:
             return e
     raise ValueError(
-        f"unknown entity {qualified!r}; known: {', '.join(e.qualified for e in ENTITIES)}"
+        f"unknown entity {qualified!r}; known: {', '.join(e.qualified for e in ALL_ENTITIES)}"
     )
 
 
@@ -306,6 +327,7 @@ class Shape:
         return (e.qualified if isinstance(e, Entity) else e) in self.delivered
 
     def absent(self) -> tuple[Entity, ...]:
+        """The standard entities it leaves out; an optional one not listed is not absent."""
         return tuple(e for e in ENTITIES if e.qualified not in self.delivered)
 
     def describe(self) -> str:
@@ -319,7 +341,8 @@ class Shape:
         return "; ".join(parts) + (f"; absent: {', '.join(absent)}" if absent else "")
 
 
-#: Every entity delivered: the shape when the configuration lists them all.
+#: Every standard entity delivered: the shape when the configuration lists them all (the
+#: committed one); optional entities are added by listing them.
 FULL_SHAPE = Shape(frozenset(e.qualified for e in ENTITIES))
 
 

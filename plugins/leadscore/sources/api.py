@@ -24,13 +24,16 @@ and quarantine treat API data exactly like delivered files. Nothing here knows a
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -38,6 +41,7 @@ from pathlib import Path
 
 import duckdb
 import requests
+from requests.auth import AuthBase
 
 from leadscore.sources import Entity
 
@@ -59,7 +63,7 @@ class ApiError(RuntimeError):
 
 
 class ApiAuthError(ApiError):
-    """The API refused the credentials (401/403): retrying will not help."""
+    """The credentials are missing, incomplete or refused (401/403): retrying will not help."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,36 @@ class Connection:
 
     def scrub(self, text: str) -> str:
         return scrub(text, self.secret)
+
+    @property
+    def shown_url(self) -> str:
+        """The base URL for messages: without a user, password, query string or fragment."""
+        return bare_url(self.base_url)
+
+
+def bare_url(url: str) -> str:
+    """``scheme://host[:port]/path`` of ``url``: any ``user:password@``, query string and
+    fragment removed, so a credential written into a URL never shows."""
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
+
+
+def json_object(response: requests.Response) -> dict:
+    """The response body as a JSON object; ``{}`` when it is empty, not JSON or not an object
+    (for reading an error's details, where a missing detail is not an error of its own)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def bearer_auth(conn: Connection) -> AuthBase:
+    """dlt's Bearer token auth with the connection's token (HubSpot private apps, OAuth)."""
+    from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
+
+    return BearerTokenAuth(conn.secret)
 
 
 def scrub(text: str, *secrets: str) -> str:
@@ -106,7 +140,7 @@ def connection(vendor: str, *, default_base_url: str | None = None) -> Connectio
         name = f"Airflow connection {conn_id!r}"
         airflow_conn = _airflow_connection(conn_id)
         if airflow_conn is None or not airflow_conn.password:
-            raise ApiError(
+            raise ApiAuthError(
                 f"{vendor}: no credentials. Set {token_env} or create the Airflow connection "
                 f"{conn_id!r} with the token as its password (docs/connectors.md)."
             )
@@ -116,8 +150,22 @@ def connection(vendor: str, *, default_base_url: str | None = None) -> Connectio
             base_url = host if "://" in host else f"https://{host}"
     base_url = base_url or default_base_url
     if not base_url:
-        raise ApiError(f"{vendor}: no base URL. Set {url_env} or the host of {name}.")
+        raise ApiAuthError(f"{vendor}: no base URL. Set {url_env} or the host of {name}.")
+    _mask_in_airflow(token)
     return Connection(vendor, name, base_url.rstrip("/"), token)
+
+
+def _mask_in_airflow(secret: str) -> None:
+    """Inside an Airflow task, have Airflow's log masker hide ``secret`` in every task log line
+    (a library's log included), as it does for its own connections' passwords. Outside Airflow
+    (the CLI) nothing is imported: the token is kept out of messages by :func:`scrub`."""
+    if "airflow.sdk" not in sys.modules:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - an Airflow without the task SDK
+        return
+    mask_secret(secret)
 
 
 def _airflow_connection(conn_id: str):
@@ -216,6 +264,8 @@ class ApiClient:
         self.conn = conn
         #: Requests sent, every attempt (retries) included.
         self.requests = 0
+        #: The last response received (any attempt), to read a refusal's details.
+        self.last_response: requests.Response | None = None
         session = retrying_session(conn, throttle)
         self.rest = RESTClient(base_url=conn.base_url, auth=auth, session=session)
 
@@ -223,6 +273,14 @@ class ApiClient:
         """Runs on every attempt. It replaces dlt's per-attempt ``raise_for_status``, which would
         stop a 429 from being retried; :func:`retrying_session` checks the final response."""
         self.requests += 1
+        self.last_response = response
+
+    def _unreachable(self, what: str, err: requests.RequestException) -> ApiError:
+        return ApiError(
+            f"{self.conn.vendor}: {what}: no answer from {self.conn.shown_url} "
+            f"({type(err).__name__}) after {MAX_ATTEMPTS} attempts; check the base URL of "
+            f"{self.conn.name} and the network, then rerun."
+        )
 
     def paginate(
         self,
@@ -244,18 +302,104 @@ class ApiClient:
                 data_selector=data_selector,
                 hooks={"response": [self._count]},
             )
+        except requests.RequestException as err:
+            if isinstance(err, ValueError):  # a body that is not JSON: answered, but wrongly
+                raise self._not_documented(path, err) from err
+            raise self._unreachable(f"{method} {path}", err) from None
         except (ValueError, KeyError, TypeError) as err:
-            raise ApiError(
-                f"{self.conn.vendor}: a page of {path} is not what the API documents: "
-                f"{self.conn.scrub(str(err))}"
-            ) from err
+            raise self._not_documented(path, err) from err
+
+    def _not_documented(self, path: str, err: Exception) -> ApiError:
+        return ApiError(
+            f"{self.conn.vendor}: a page of {path} is not what the API documents: "
+            f"{self.conn.scrub(str(err))}"
+        )
 
     def request(
         self, method: str, path: str, *, params: dict | None = None, json: dict | None = None
     ) -> requests.Response:
-        return self.rest.request(
-            path, method=method, params=params, json=json, hooks={"response": [self._count]}
-        )
+        try:
+            return self.rest.request(
+                path, method=method, params=params, json=json, hooks={"response": [self._count]}
+            )
+        except requests.RequestException as err:
+            raise self._unreachable(f"{method} {path}", err) from None
+
+
+# ---- paging by modification time ------------------------------------------------------------
+
+
+class TimeKeysetPaging:
+    """Paging of a listing sorted by modification time, oldest first, by that time.
+
+    Offset paging of a listing filtered on modification time skips a record whenever one before
+    it changes during the pull: the changed one leaves the filtered set and every record after
+    it moves one place forward, past the next page's offset. Here each page's query starts at
+    the newest modification time of the page before, with the offset back at 0; the records of
+    that instant come again and the caller skips versions it has seen. Only while a whole page
+    shares one instant does the offset step forward (bounded by :meth:`check`).
+
+    A vendor subclass says where a page's times are (:meth:`page_times`) and how a query starts
+    at a time and an offset (:meth:`apply`). :func:`dlt_paginator` makes it a dlt paginator.
+    """
+
+    _has_next_page = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: the newest modification time seen, epoch milliseconds; None before the first page
+        self.since_ms: int | None = None
+        self.offset = 0
+
+    def page_times(self, response: requests.Response) -> tuple[list[int | None], bool]:
+        """The modification times (epoch ms) of the page's records, and whether more follow."""
+        raise NotImplementedError
+
+    def apply(self, request: object) -> None:
+        """Make ``request`` start at :attr:`since_ms` and skip :attr:`offset` records."""
+        raise NotImplementedError
+
+    def check(self, newest_ms: int, page_size: int) -> None:
+        """Refuse an offset the API does not allow (raise :class:`ApiError`)."""
+
+    def update_state(self, response: requests.Response, data: list | None = None) -> None:
+        times, more = self.page_times(response)
+        known = [t for t in times if t is not None]
+        if not more or not known:
+            self._has_next_page = False  # the end, or a malformed page the caller refuses
+            return
+        newest = max(known)
+        if self.since_ms is None or newest > self.since_ms:
+            self.since_ms, self.offset = newest, 0
+        else:
+            self.offset += len(times)
+        self.check(newest, len(times))
+
+    def update_request(self, request: object) -> None:
+        if self._has_next_page:  # dlt calls it after the last page too
+            self.apply(request)
+
+
+def dlt_paginator(paging: type[TimeKeysetPaging], *args: object) -> TimeKeysetPaging:
+    """An instance of ``paging`` on dlt's ``BasePaginator``, for :meth:`ApiClient.paginate`.
+    dlt is imported here, not with the module: seconds a process."""
+    return _on_dlt(paging)(*args)
+
+
+@functools.cache
+def _on_dlt(paging: type) -> type:
+    from dlt.sources.helpers.rest_client.paginators import BasePaginator
+
+    return type(paging.__name__ + "Paginator", (paging, BasePaginator), {})
+
+
+def epoch_ms(value: object) -> int | None:
+    """An API timestamp (see :func:`parse_time`) in epoch milliseconds; None if it is not one."""
+    try:
+        at = parse_time(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return int(at.timestamp() * 1000) if at else None
 
 
 # ---- cursors ----------------------------------------------------------------------------------
@@ -333,6 +477,26 @@ def _pulled(warehouse: Path, vendor: str, stream: str, aggregate: str) -> dateti
             [vendor, stream],
         ).fetchone()
     return row[0].replace(tzinfo=UTC) if row and row[0] else None
+
+
+#: The ``since`` of a history pull: every record changed before the interval.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def history_from(warehouse: Path, vendor: str, stream: str, start: datetime) -> datetime | None:
+    """From when a pull of ``[start, ...)`` also fetches the records changed before ``start``
+    (landing them on its first day, as an initial export does), or None (nothing before it).
+
+    :data:`EPOCH` (the whole history) on a stream's first interval and on a rerun of it; the end
+    of the last pulled interval when it ended before ``start`` (a gap after an interrupted run);
+    otherwise None."""
+    last = last_pulled(warehouse, vendor, stream)
+    if last is None:
+        return EPOCH
+    first = first_pulled(warehouse, vendor, stream)
+    if first is not None and first >= start:
+        return EPOCH
+    return last if last < start else None
 
 
 def save_cursors(warehouse: Path, cursors: Iterable[Cursor]) -> None:
@@ -418,7 +582,10 @@ class Landing:
         return sum(len(v) for (q, _), v in self._rows.items() if q == entity.qualified)
 
     def commit(self) -> list[Path]:
-        """Write every declared entity's day files, then move them into place together."""
+        """Write every declared entity's day files to a scratch folder, then move each into
+        place (a rename each). A failure while writing lands nothing; the moves themselves
+        cannot fail half-way short of the disk or the process dying, and a rerun of the interval
+        rewrites every file."""
         self.landing.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".pull-", dir=self.landing))
         moves: list[tuple[Path, Path]] = []

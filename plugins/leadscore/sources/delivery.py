@@ -29,7 +29,15 @@ MAX_FIELD_CHARS = 128 * 1024
 #: Columns docs/sources.md types as timestamps: ISO 8601, in UTC (``2026-11-18T14:03:22Z``) or
 #: with an offset (``+01:00``, ``-0500``, ``+01``), which the load converts to UTC.
 TIMESTAMP_COLUMNS = frozenset(
-    {"created_at", "updated_at", "closed_at", "responded_at", "sent_at", "occurred_at"}
+    {
+        "created_at",
+        "updated_at",
+        "closed_at",
+        "responded_at",
+        "sent_at",
+        "occurred_at",
+        "last_changed",
+    }
 )
 #: A timestamp with an offset from UTC; groups: local date and time, fraction, sign, hours,
 #: minutes (RE2 syntax, as DuckDB's regexp functions read it).

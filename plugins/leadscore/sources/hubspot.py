@@ -5,17 +5,21 @@ One :func:`pull` writes the documented landing files (docs/sources.md) of an int
 
 - **CRM objects** come from the CRM search endpoints, filtered on the last-modified property
   (``hs_lastmodifieddate``; contacts ``lastmodifieddate``) and sorted by it. A search answers at
-  most :data:`SEARCH_RESULT_CAP` results per query, so a window that reports more is halved in
-  time until each part fits. Deals get their company and contact from the v4 associations batch
-  read (the primary association, else the first).
+  most :data:`SEARCH_RESULT_CAP` results per query, so each page's query starts at the newest
+  modification time of the page before (:class:`ModifiedSincePaging`) instead of paging by
+  offset: no query passes the cap, and a record changed during the pull shifts no page. Deals
+  get their company and contact from the v4 associations batch read (the primary association,
+  else the first).
 - **History.** The first pull of a stream (or a rerun of that first interval) also fetches every
   record last modified before ``start`` and lands it in the first day's file with ``updated_at`` =
   ``start``, as an initial export does. A pull after a gap (the last pulled interval ended before
-  ``start``) catches up the gap the same way.
+  ``start``) catches up the gap the same way, its deletions included.
 - **Deleted records.** HubSpot lists deleted (archived) records with ``archived=true``. One
   archived inside the interval lands with ``updated_at`` = its ``archivedAt`` and the custom
   property ``hs_archived`` = ``true``. A contact merged into another is archived the same way;
   the surviving contact carries ``hs_merged_object_ids``.
+  HubSpot cannot filter that list by time, so every pull reads it whole: one request per 100
+  deleted records of each object (docs/connectors.md, "Cost").
 - **Properties.** The mapped ones (:data:`MAPPING`) always; ``properties: all`` (the default)
   adds every property the account defines, a list only those. Every property that is not a
   mapped landing column lands as a custom property column named as in HubSpot.
@@ -39,7 +43,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -58,6 +62,15 @@ PROVIDES: tuple[str, ...] = (
     "email/events",
 )
 DEFAULT_BASE_URL = "https://api.hubapi.com"
+#: The settings of the ``hubspot:`` section (module doc); any other key is refused.
+SETTINGS: tuple[str, ...] = (
+    "properties",
+    "department_property",
+    "deal_stages",
+    "deal_product_line_property",
+    "campaign_topic_property",
+    "campaign_product_line_property",
+)
 
 #: "The search endpoints are rate limited to five requests per second per account. The maximum
 #: number of supported objects per page is 200. ... limited to 10,000 total results for any given
@@ -68,7 +81,7 @@ SEARCH_PAGE_SIZE = 200
 SEARCH_RESULT_CAP = 10_000
 #: Private apps: 100 requests per 10 seconds (Free, Starter), 190 (Professional, Enterprise),
 #: shared by every app of the account; the search endpoints have their own limit (above).
-RATE_LIMITS_DOC = "https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details"
+#: https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
 REQUESTS_PER_SECOND = 10.0
 #: Page sizes: the CRM list endpoint answers at most 100 records, the v4 associations batch read
 #: takes at most 1,000 ids, the email events API at most 1,000 events a page.
@@ -158,7 +171,6 @@ STREAMS: dict[str, str] = {
     "email/campaigns": "campaigns",
     "email/events": "email_events",
 }
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def pull(
@@ -185,7 +197,7 @@ def pull(
         for e in entities:
             stream = STREAMS[e.qualified]
             before = hub.requests
-            since = _history_from(warehouse, stream, start)
+            since = api.history_from(warehouse, VENDOR, stream, start)
             if e.source == "crm":
                 newest = hub.pull_crm(e, start, end, since, out)
             elif e.name == "campaigns":
@@ -195,16 +207,11 @@ def pull(
             cursors.append(
                 api.Cursor(VENDOR, stream, start, end, newest, out.rows(e), hub.requests - before)
             )
-    except api.ApiError:
-        raise
-    except requests.RequestException as err:
-        raise api.ApiError(
-            f"{VENDOR}: no answer from {conn.base_url} ({conn.scrub(type(err).__name__)}); check "
-            f"the base URL of {conn.name} and the network. Nothing of the interval was landed."
-        ) from err
+    except api.ApiError as err:
+        raise type(err)(f"{err} Nothing of the interval was landed.") from err
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise api.ApiError(
-            f"{VENDOR}: an answer from {conn.base_url} is not what HubSpot's API documents "
+            f"{VENDOR}: an answer from {conn.shown_url} is not what HubSpot's API documents "
             f"({conn.scrub(repr(err))}); check the base URL of {conn.name}. Nothing of the "
             "interval was landed."
         ) from err
@@ -212,18 +219,6 @@ def pull(
     return api.PullResult(
         VENDOR, files, {e.qualified: out.rows(e) for e in entities}, hub.requests, cursors
     )
-
-
-def _history_from(warehouse: Path, stream: str, start: datetime) -> datetime | None:
-    """From when records changed before ``start`` are fetched too (landing on the first day),
-    or None: the whole history on a stream's first interval, the gap after an interrupted run."""
-    last = api.last_pulled(warehouse, VENDOR, stream)
-    if last is None:
-        return _EPOCH
-    first = api.first_pulled(warehouse, VENDOR, stream)
-    if first is not None and first >= start:
-        return _EPOCH
-    return last if last < start else None
 
 
 def _ms(value: datetime) -> int:
@@ -234,11 +229,9 @@ class _HubSpot:
     """The calls of one pull: a general client and a search client, each at its own rate."""
 
     def __init__(self, conn: api.Connection, settings: dict) -> None:
-        from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
-
         self.conn = conn
         self.settings = settings
-        auth = BearerTokenAuth(conn.secret)
+        auth = api.bearer_auth(conn)
         self.client = api.ApiClient(conn, auth=auth, throttle=api.Throttle(REQUESTS_PER_SECOND))
         self.search_client = api.ApiClient(
             conn, auth=auth, throttle=api.Throttle(SEARCH_REQUESTS_PER_SECOND)
@@ -253,7 +246,7 @@ class _HubSpot:
         return api.ApiError(
             f"{VENDOR}: an answer of {what} is not what HubSpot's API documents: "
             f"{self.conn.scrub(problem)}. Check that the base URL of {self.conn.name} "
-            f"({self.conn.base_url}) is HubSpot's API. Nothing of the interval was landed."
+            f"({self.conn.shown_url}) is HubSpot's API."
         )
 
     # ---- CRM objects --------------------------------------------------------------------------
@@ -284,12 +277,15 @@ class _HubSpot:
                     continue
                 newest = max(newest or at, at)
                 keep(self.row(entity, record, extras), land_at or at)
-        for record in self.archived(obj, mapped, start, end):
+        # deletions: the interval's, and a gap's (landed on the first day, as its changes are);
+        # a history pull does not export records deleted before it
+        deleted_from = since if since is not None and since != api.EPOCH else start
+        for record in self.archived(obj, mapped, deleted_from, end):
             at = api.parse_time(record["archivedAt"])
             newest = max(newest or at, at)
             row = self.row(entity, record, ())
             row[ARCHIVED_PROPERTY] = "true"
-            keep(row, at)
+            keep(row, max(at, start))
         for at, row in rows.values():
             row["updated_at"] = api.iso_utc(at)
         if any(source.startswith("@association:") for _, source, _ in MAPPING[obj]):
@@ -372,54 +368,39 @@ class _HubSpot:
     def search(
         self, obj: str, properties: list[str], modified: str, lo: datetime, hi: datetime
     ) -> Iterator[dict]:
-        """Records of ``obj`` last modified in ``[lo, hi)``, oldest first; a window with more
-        than :data:`SEARCH_RESULT_CAP` results is halved until its parts fit."""
-        from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+        """Records of ``obj`` last modified in ``[lo, hi)``, oldest first, each version once.
 
+        Paged by modification time (:class:`ModifiedSincePaginator`), not by HubSpot's offset:
+        a record changed during the pull leaves the result set without shifting the pages after
+        it, and no query pages past :data:`SEARCH_RESULT_CAP`."""
         path = f"/crm/v3/objects/{obj}/search"
-        what = f"POST {path}"
-        windows = [(_ms(lo), _ms(hi))]
-        while windows:  # each split halves a window of whole milliseconds: bounded
-            lo_ms, hi_ms = windows.pop()
-            body = {
-                "filterGroups": [
-                    {
-                        "filters": [
-                            {"propertyName": modified, "operator": "GTE", "value": str(lo_ms)},
-                            {"propertyName": modified, "operator": "LT", "value": str(hi_ms)},
-                        ]
-                    }
-                ],
-                "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
-                "properties": properties,
-                "limit": SEARCH_PAGE_SIZE,
-            }
-            pages = self.search_client.paginate(
-                path,
-                method="POST",
-                json=body,
-                paginator=JSONResponseCursorPaginator(
-                    cursor_path="paging.next.after", cursor_body_path="after"
-                ),
-                data_selector="$",
-            )
-            for number, page in enumerate(pages):
-                answer = self.page(page, what, total=True)
-                if number == 0 and answer["total"] > SEARCH_RESULT_CAP:
-                    pages.close()
-                    if hi_ms - lo_ms <= 1:
-                        raise api.ApiError(
-                            f"{VENDOR}: {answer['total']:,} {obj} were modified in the same "
-                            f"millisecond; the search cannot page past {SEARCH_RESULT_CAP:,} "
-                            f"({SEARCH_LIMITS_DOC})"
-                        )
-                    mid = lo_ms + (hi_ms - lo_ms) // 2
-                    windows += [(mid, hi_ms), (lo_ms, mid)]
-                    log.info(
-                        "%s: %s window of %s results split in two", VENDOR, obj, answer["total"]
-                    )
-                    break
-                yield from answer["results"]
+        body = {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": modified, "operator": "GTE", "value": str(_ms(lo))},
+                        {"propertyName": modified, "operator": "LT", "value": str(_ms(hi))},
+                    ]
+                }
+            ],
+            "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
+            "properties": properties,
+            "limit": SEARCH_PAGE_SIZE,
+        }
+        seen: set[tuple[str, object]] = set()
+        pages = self.search_client.paginate(
+            path,
+            method="POST",
+            json=body,
+            paginator=api.dlt_paginator(ModifiedSincePaging, obj, modified),
+            data_selector="$",
+        )
+        for page in pages:
+            for record in self.page(page, f"POST {path}")["results"]:
+                version = (record["id"], record["properties"].get(modified))
+                if version not in seen:  # the last page's newest millisecond comes again
+                    seen.add(version)
+                    yield record
 
     def archived(
         self, obj: str, properties: list[str], start: datetime, end: datetime
@@ -452,7 +433,7 @@ class _HubSpot:
         for page in pages:
             yield from self.page(page, f"GET {path}", crm=crm)["results"]
 
-    def page(self, page: list, what: str, *, crm: bool = True, total: bool = False) -> dict:
+    def page(self, page: list, what: str, *, crm: bool = True) -> dict:
         """The answer behind a page of ``results``, checked for what the source reads."""
         answer = page[0] if len(page) == 1 else None
         if not isinstance(answer, dict):
@@ -460,8 +441,6 @@ class _HubSpot:
         records = answer.get("results")
         if not isinstance(records, list):
             raise self.bad(what, f"`results` is {type(records).__name__}, not a list")
-        if total and not isinstance(answer.get("total"), int):
-            raise self.bad(what, "`total` is missing")
         for i, record in enumerate(records):
             if not isinstance(record, dict) or not record.get("id"):
                 raise self.bad(what, f"record {i + 1} of the page has no id")
@@ -510,6 +489,10 @@ class _HubSpot:
             "isPublished": "true",
             "createdBefore": api.iso_utc(end),
         }
+        if since != api.EPOCH:
+            # publishing updates an email, so one published since ``since or start`` was updated
+            # since then too (a millisecond earlier, in case HubSpot's bound is strict)
+            params["updatedAfter"] = api.iso_utc((since or start) - timedelta(milliseconds=1))
         topic_key = self.settings.get("campaign_topic_property") or "campaignName"
         line_key = self.settings.get("campaign_product_line_property")
         newest = None
@@ -603,6 +586,45 @@ class _HubSpot:
             ):
                 raise self.bad(what, f"event {i + 1} of the page lacks id, created or recipient")
         return events
+
+
+class ModifiedSincePaging(api.TimeKeysetPaging):
+    """A CRM search sorted by last-modified time, paged by that time
+    (:class:`api.TimeKeysetPaging`): each query's ``GTE`` filter moves to the newest time seen,
+    and ``after`` steps forward only inside one millisecond, where more than
+    :data:`SEARCH_RESULT_CAP` records fail the pull (HubSpot answers 400 past it)."""
+
+    def __init__(self, obj: str, modified: str) -> None:
+        super().__init__()
+        self.obj = obj
+        self.modified = modified
+
+    def page_times(self, response: requests.Response) -> tuple[list[int | None], bool]:
+        answer = api.json_object(response)
+        results = answer.get("results")
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            return [], False
+        props = [
+            r.get("properties") if isinstance(r.get("properties"), dict) else {} for r in results
+        ]
+        return [api.epoch_ms(p.get(self.modified)) for p in props], bool(answer.get("paging"))
+
+    def check(self, newest_ms: int, page_size: int) -> None:
+        if self.offset + page_size > SEARCH_RESULT_CAP:
+            at = api.iso_utc(datetime.fromtimestamp(newest_ms / 1000, UTC))
+            raise api.ApiError(
+                f"{VENDOR}: more than {SEARCH_RESULT_CAP:,} {self.obj} were modified in the same "
+                f"millisecond ({at}); the search cannot page past {SEARCH_RESULT_CAP:,} "
+                f"({SEARCH_LIMITS_DOC})"
+            )
+
+    def apply(self, request) -> None:
+        body = request.json
+        body["filterGroups"][0]["filters"][0]["value"] = str(self.since_ms)
+        if self.offset:
+            body["after"] = str(self.offset)
+        else:
+            body.pop("after", None)
 
 
 def _pick_association(result: dict) -> str | None:

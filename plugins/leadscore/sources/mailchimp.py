@@ -1,4 +1,5 @@
-"""Mailchimp Marketing API: sent campaigns and their recipients' activity as ``email/*`` files.
+"""Mailchimp Marketing API: sent campaigns, their recipients' activity and the audiences' members
+as ``email/*`` files.
 
 One pull covers the run's interval ``[start, end)`` and writes the documented landing files
 (docs/sources.md) through :class:`api.Landing`, so nothing lands unless every page arrived.
@@ -19,13 +20,20 @@ One pull covers the run's interval ``[start, end)`` and writes the documented la
   campaign, address, type, time and URL, so a rerun lands the same ids. A member whose status
   became ``unsubscribed`` or ``cleaned`` without a report entry makes no event: events come from
   the reports only.
-- **First pull.** Nothing special: every endpoint filters by time, so the history is pulled by
-  running the extract over the history interval (``leadscore extract --source email --start
-  <first day> --end <today>``); a campaign's activity is found while it is at most
-  ``activity_days`` older than the interval's start.
-- **Audience members** (:func:`pull_members`) have no landing entity yet: the function returns
-  their rows (address, status, rating, last change, audience, merge fields) and their cursor for
-  the caller to land and save later; :func:`pull` neither fetches nor records them.
+- ``email/members`` (optional: only when the company's shape lists it): the members of every
+  audience (``settings["list_ids"]`` or ``GET /lists``) last changed in the interval (``GET
+  /lists/{id}/members`` with ``since_last_changed`` / ``before_last_changed``), one row per
+  audience and address on the day of its ``last_changed``; merge fields land as custom property
+  columns named by their tag (``FNAME``; an address as JSON text; a tag that is also a landing
+  column gets a ``mailchimp_`` prefix).
+- **First pull.** Campaigns and events: nothing special, every endpoint filters by time, so their
+  history is pulled by running the extract over the history interval (``leadscore extract
+  --source email --start <first day> --end <today>``); a campaign's activity is found while it is
+  at most ``activity_days`` older than the interval's start. Members: the first pull of the
+  ``members`` stream (no cursor yet, or a rerun of its first interval) also fetches every member
+  last changed before ``start`` and lands it in the first day's file with ``last_changed`` =
+  ``start``, as an initial export does; a pull after a gap (the last pulled interval ended before
+  ``start``) catches up the gap the same way. This is the HubSpot source's history rule.
 
 Authentication is HTTP basic with any user name and the API key as password (what the official
 SDK sends). The key ends in its data centre (``...-us21``), which gives the API address
@@ -42,7 +50,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,9 +64,17 @@ log = logging.getLogger(__name__)
 
 VENDOR = "mailchimp"
 #: landing entities this vendor writes
-PROVIDES: tuple[str, ...] = ("email/campaigns", "email/events")
+PROVIDES: tuple[str, ...] = ("email/campaigns", "email/events", "email/members")
 #: ``{dc}`` is the data centre at the end of the API key (``...-us21``): see :func:`connect`.
 DEFAULT_BASE_URL = "https://{dc}.api.mailchimp.com/3.0"
+#: The settings of the ``mailchimp:`` section (module doc); any other key is refused.
+SETTINGS: tuple[str, ...] = (
+    "activity_days",
+    "default_topic",
+    "topics",
+    "product_lines",
+    "list_ids",
+)
 
 #: Mailchimp limits an account to 10 simultaneous connections and ends a call after 120 seconds;
 #: it publishes no per-second quota, so there is no :class:`api.Throttle` (a 429 is retried after
@@ -66,7 +82,6 @@ DEFAULT_BASE_URL = "https://{dc}.api.mailchimp.com/3.0"
 #: api.REQUEST_TIMEOUT_SECONDS (LEADSCORE_API_TIMEOUT_SECONDS, 60 by default) is tried again; up to
 #: 120 is worth allowing. https://mailchimp.com/developer/marketing/docs/fundamentals/
 MAX_CONNECTIONS = 10
-CALL_TIMEOUT_SECONDS = 120
 #: Items per page: the largest ``count`` the API (and the SDK's check) allows.
 PAGE_SIZE = 1000
 
@@ -77,6 +92,8 @@ BASIC_AUTH_USER = "leadscore"
 
 #: email-activity actions and the event types they land as
 ACTIVITY_EVENTS = {"open": "open", "click": "click", "bounce": "bounce"}
+#: The prefix of a merge field whose tag is also a landing column of ``email/members``.
+MERGE_FIELD_PREFIX = "mailchimp_"
 _DATA_CENTRE = re.compile(r"-([a-z]+[0-9]+)$")
 
 
@@ -141,7 +158,7 @@ def connect(conn: api.Connection | None = None) -> api.Connection:
         return conn
     dc = data_centre(conn.secret)
     if dc is None:
-        raise api.ApiError(
+        raise api.ApiAuthError(
             f"{VENDOR}: the API key of {conn.name} does not end in its data centre (like "
             "'-us21'), so the API address is unknown. Copy the whole key from Mailchimp (Account "
             "& billing > Extras > API keys), or, for an OAuth token, set "
@@ -180,17 +197,20 @@ class _Auth(AuthBase):
         status = response.status_code
         if status < 400 or status == 429 or status >= 500:
             return
-        raise api.ApiError(self.conn.scrub(refusal_message(self.conn, response)))
+        message = self.conn.scrub(refusal_message(self.conn, response))
+        if status == 401 or (status == 403 and api.json_object(response)):
+            raise api.ApiAuthError(message)  # the key or its user's access: retrying won't help
+        raise api.ApiError(message)
 
 
 def refusal_message(conn: api.Connection, response: requests.Response) -> str:
     """What a 4xx answer means, from its problem document, for the user to act on."""
     status = response.status_code
     what = f"{response.request.method} {urlsplit(response.request.url).path}"
-    problem = _problem(response)
+    problem = api.json_object(response)
     said = ": ".join(p for p in (problem.get("title"), problem.get("detail")) if p)
     said = f" ({status} {said})" if said else f" ({status})"
-    where = f"data centre {_data_centre_of(conn)} ({conn.base_url})"
+    where = f"data centre {_data_centre_of(conn)} ({conn.shown_url})"
     if status == 401:
         return (
             f"{VENDOR}: {what} was refused{said} with the API key of {conn.name} at {where}. "
@@ -216,14 +236,6 @@ def refusal_message(conn: api.Connection, response: requests.Response) -> str:
     )
 
 
-def _problem(response: requests.Response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _data_centre_of(conn: api.Connection) -> str:
     host = urlsplit(conn.base_url).hostname or ""
     if host.endswith(".api.mailchimp.com"):
@@ -235,17 +247,25 @@ def _data_centre_of(conn: api.Connection) -> str:
 
 
 def items(
-    mc: api.ApiClient, endpoint: Endpoint, params: dict | None = None, **ids: str
+    mc: api.ApiClient,
+    endpoint: Endpoint,
+    params: dict | None = None,
+    *,
+    paginator: object | None = None,
+    **ids: str,
 ) -> Iterator[dict]:
     """Every item of a listing, page by page with dlt's OffsetPaginator (``count``/``offset``,
-    stopping at ``total_items``). A page without its item list fails: dlt would read it as the
-    end of the listing."""
+    stopping at ``total_items``) or ``paginator``. A page without its item list fails: dlt would
+    read it as the end of the listing."""
     from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 
     path = endpoint.path.format(**ids)
-    paginator = OffsetPaginator(
-        limit=PAGE_SIZE, offset_param="offset", limit_param="count", total_path="total_items"
-    )
+    if paginator is None:
+        paginator = OffsetPaginator(
+            limit=PAGE_SIZE, offset_param="offset", limit_param="count", total_path="total_items"
+        )
+    else:
+        params = {**(params or {}), "count": PAGE_SIZE}
     pages = mc.paginate(
         path, params=endpoint.query(params), paginator=paginator, data_selector=endpoint.items
     )
@@ -257,11 +277,11 @@ def items(
                 raise api.ApiError(
                     f"{VENDOR}: a page of GET /{path} has no list of {endpoint.items!r}: check "
                     f"that {mc.conn.name} points at the Mailchimp Marketing API "
-                    f"({mc.conn.base_url}), then rerun the interval."
+                    f"({mc.conn.shown_url}), then rerun the interval."
                 )
             yield from found
     except api.ApiError as err:
-        raise api.ApiError(_shorten(str(err))) from err
+        raise type(err)(_shorten(str(err))) from err
 
 
 def _shorten(text: str, limit: int = 1000) -> str:
@@ -297,6 +317,13 @@ def mailchimp_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
+def mailchimp_since(value: datetime) -> str:
+    """A lower time bound one second early: the API does not say whether its ``since_*``
+    filters include the bound, and its times have whole seconds. What comes early is filtered
+    out by the caller's own ``[start, end)`` check."""
+    return mailchimp_time(value - timedelta(seconds=1))
+
+
 # ---- pull --------------------------------------------------------------------------------------
 
 
@@ -319,10 +346,12 @@ def pull(
     settings: dict,
     conn: api.Connection | None = None,
 ) -> api.PullResult:
-    """Land ``email/campaigns`` and ``email/events`` of ``[start, end)`` (see the module doc).
+    """Land ``entities`` (``email/campaigns``, ``email/events``, ``email/members``) of
+    ``[start, end)`` (see the module doc).
 
-    ``warehouse`` is not read: every stream filters by time, so a first pull needs nothing
-    special. Raises :class:`api.ApiError` and lands nothing if any call fails."""
+    ``warehouse`` holds the cursors: only the ``members`` stream reads them, to tell a history
+    pull from an incremental one. Raises :class:`api.ApiError` and lands nothing if any call
+    fails."""
     wanted = {e.qualified: e for e in entities}
     unknown = sorted(set(wanted) - set(PROVIDES))
     if unknown:
@@ -335,7 +364,9 @@ def pull(
         out.declare(entity)
     activity_days = int(settings.get("activity_days", DEFAULT_ACTIVITY_DAYS))
 
-    campaigns = sent_campaigns(mc, start - timedelta(days=activity_days), end)
+    campaigns: list[Campaign] = []
+    if "email/campaigns" in wanted or "email/events" in wanted:
+        campaigns = sent_campaigns(mc, start - timedelta(days=activity_days), end)
     cursors: list[api.Cursor] = []
     campaigns_entity = wanted.get("email/campaigns")
     if campaigns_entity is not None:
@@ -372,6 +403,24 @@ def pull(
                 mc.requests - before,
             )
         )
+    members_entity = wanted.get("email/members")
+    if members_entity is not None:
+        before = mc.requests
+        since = api.history_from(warehouse, VENDOR, MEMBERS_STREAM, start)
+        members, newest_change = audience_members(mc, members_entity, start, end, since, settings)
+        for day, row in members:
+            out.add(members_entity, day, row)
+        cursors.append(
+            api.Cursor(
+                VENDOR,
+                MEMBERS_STREAM,
+                start,
+                end,
+                newest_change,
+                len(members),
+                mc.requests - before,
+            )
+        )
     files = out.commit()
     records = {q: out.rows(e) for q, e in wanted.items()}
     log.info(
@@ -389,7 +438,7 @@ def sent_campaigns(mc: api.ApiClient, since: datetime, before: datetime) -> list
     """Campaigns sent in ``[since, before)``, oldest first."""
     params = {
         "status": "sent",
-        "since_send_time": mailchimp_time(since),
+        "since_send_time": mailchimp_since(since),
         "before_send_time": mailchimp_time(before),
         "sort_field": "send_time",
         "sort_dir": "ASC",
@@ -488,7 +537,7 @@ def campaign_events(
             "occurred_at": when,
         }
 
-    since = {"since": mailchimp_time(start)}
+    since = {"since": mailchimp_since(start)}
     for c in campaigns:
         where = f"GET /{EMAIL_ACTIVITY.path.format(campaign_id=c.id)}"
         for member in items(mc, EMAIL_ACTIVITY, since, campaign_id=c.id):
@@ -533,65 +582,94 @@ def audience_ids(mc: api.ApiClient, settings: dict) -> list[str]:
     return [str(_field(a, "id", "an audience of GET /lists")) for a in items(mc, LISTS)]
 
 
-# ---- audience members (no landing entity yet) ---------------------------------------------------
+# ---- audience members --------------------------------------------------------------------------
 
-#: The member columns :func:`pull_members` returns; merge fields follow as custom properties.
-MEMBER_COLUMNS = ("email", "status", "member_rating", "last_changed", "list_id")
-
-
-@dataclass(frozen=True)
-class MembersPull:
-    """Audience members changed in the interval (every member on the first pull), one row per
-    audience and address, and the ``members`` cursor to save once they are landed."""
-
-    rows: list[dict]
-    requests: int
-    cursor: api.Cursor
+#: The cursor stream of ``email/members``.
+MEMBERS_STREAM = "members"
 
 
-def pull_members(
+def audience_members(
+    mc: api.ApiClient,
+    entity: Entity,
     start: datetime,
     end: datetime,
-    *,
-    warehouse: Path,
+    since: datetime | None,
     settings: dict,
-    conn: api.Connection | None = None,
-) -> MembersPull:
-    """Members last changed in ``[start, end)`` (``since_last_changed``/``before_last_changed``)
-    of every audience (``settings["list_ids"]`` or ``GET /lists``). Without a ``members`` cursor
-    yet it also returns every member changed before ``start``: the initial export."""
-    conn = connect(conn)
-    mc = client(conn)
-    first = api.last_pulled(warehouse, VENDOR, "members") is None
+) -> tuple[list[tuple[date, dict]], datetime | None]:
+    """The rows of ``entity`` (``email/members``) of ``[start, end)`` with their file day, and
+    the newest ``last_changed`` seen.
+
+    Members last changed in ``[start, end)`` (``since_last_changed``/``before_last_changed``) of
+    every audience (``settings["list_ids"]`` or ``GET /lists``), on the day of their change. With
+    ``since`` (:func:`api.history_from`) also those changed in ``[since, start)``: on the first day,
+    with ``last_changed`` = ``start``, as an initial export. One row per audience and address."""
+    lower = start if since is None else since
     params = {
         "before_last_changed": mailchimp_time(end),
         "sort_field": "last_changed",
         "sort_dir": "ASC",
     }
-    if not first:
-        params["since_last_changed"] = mailchimp_time(start)
-    rows = []
+    if lower != api.EPOCH:
+        params["since_last_changed"] = mailchimp_since(lower)
+    found: dict[tuple[str, str], tuple[datetime, datetime, dict]] = {}
+    newest: datetime | None = None
     for list_id in audience_ids(mc, settings):
         where = f"a member of GET /{MEMBERS.path.format(list_id=list_id)}"
-        for m in items(mc, MEMBERS, params, list_id=list_id):
+        paging = api.dlt_paginator(MemberChangePaging)
+        for m in items(mc, MEMBERS, params, paginator=paging, list_id=list_id):
             changed = _time(m, "last_changed", where)
-            if changed >= end or (not first and changed < start):
+            if not lower <= changed < end:
                 continue
-            merge = {k: _property(v) for k, v in (m.get("merge_fields") or {}).items()}
-            rows.append(
-                {
-                    **merge,
-                    "email": str(_field(m, "email_address", where)).strip().lower(),
-                    "status": _field(m, "status", where),
-                    "member_rating": m.get("member_rating"),
-                    "last_changed": api.iso_utc(changed),
-                    "list_id": list_id,
-                }
-            )
-    newest = max((api.parse_time(r["last_changed"]) for r in rows), default=None)
-    cursor = api.Cursor(VENDOR, "members", start, end, newest, len(rows), mc.requests)
-    log.info("%s: %d members in %d requests", VENDOR, len(rows), mc.requests)
-    return MembersPull(rows, mc.requests, cursor)
+            email = str(_field(m, "email_address", where)).strip().lower()
+            newest = max(newest or changed, changed)
+            at = max(changed, start)  # a change before the interval: on its first day
+            row = {
+                **merge_properties(m.get("merge_fields") or {}, entity.columns),
+                "list_id": list_id,
+                "email": email,
+                "status": _field(m, "status", f"{email}, {where}"),
+                "member_rating": m.get("member_rating"),
+                "last_changed": api.iso_utc(at),
+            }
+            # a page's newest second comes again with the next page; a member changed during the
+            # pull can come twice: its newest version wins
+            if (list_id, email) not in found or found[(list_id, email)][0] <= changed:
+                found[(list_id, email)] = (changed, at, row)
+    ordered = sorted(found.values(), key=lambda f: (f[1], f[2]["list_id"], f[2]["email"]))
+    return [(at.date(), row) for _, at, row in ordered], newest
+
+
+class MemberChangePaging(api.TimeKeysetPaging):
+    """Members sorted by ``last_changed``, paged by it (:class:`api.TimeKeysetPaging`): each
+    query's ``since_last_changed`` moves to the newest change seen (a second earlier: the API's
+    times are whole seconds and it does not say whether the bound is included), and ``offset``
+    steps forward only while a whole page falls in that window (a bulk import)."""
+
+    def page_times(self, response: requests.Response) -> tuple[list[int | None], bool]:
+        answer = api.json_object(response)
+        members = answer.get(MEMBERS.items)
+        total = answer.get("total_items")
+        if not isinstance(members, list) or not isinstance(total, int):
+            return [], False
+        times = [
+            api.epoch_ms(m.get("last_changed")) if isinstance(m, dict) else None for m in members
+        ]
+        return times, total > self.offset + len(members)
+
+    def apply(self, request) -> None:
+        since = datetime.fromtimestamp(self.since_ms / 1000, UTC)
+        request.params["since_last_changed"] = mailchimp_since(since)
+        request.params["offset"] = self.offset
+
+
+def merge_properties(merge_fields: dict, columns: tuple[str, ...]) -> dict[str, object]:
+    """A member's merge fields as custom properties, named by their tag (``FNAME``); a tag that
+    is also one of the landing ``columns`` (in any case: DuckDB reads names so) gets
+    :data:`MERGE_FIELD_PREFIX`."""
+    return {
+        (MERGE_FIELD_PREFIX + tag if tag.lower() in columns else tag): _property(value)
+        for tag, value in merge_fields.items()
+    }
 
 
 def _property(value: object) -> object:

@@ -89,6 +89,13 @@ def load_extract_config(path: Path | None = None) -> ExtractConfig:
         value = raw.get(name) or {}
         if not isinstance(value, dict):
             raise ValueError(f"{path}: `{name}:` must be a mapping of settings")
+        known = vendor_module(name).SETTINGS if name in VENDORS else None
+        unknown = sorted(set(value) - set(known)) if known is not None else []
+        if unknown:
+            raise ValueError(
+                f"{path}: {name}.{unknown[0]}: unknown setting; {name} reads "
+                f"{', '.join(known)} (docs/connectors.md)"
+            )
         settings[name] = value
     return ExtractConfig(modes, settings, path)
 

@@ -54,7 +54,9 @@ final as (
         _source_file,
         _loaded_at
     from ranked
-    where version_rank = 1
+    where
+        version_rank = 1
+        and {{ not_deleted() }}
 )
 
 select * from final
