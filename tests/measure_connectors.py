@@ -1,7 +1,7 @@
 """Measure the connectors on a demo world: request counts of a first and an incremental pull, and
 the write-back's requests for one day against the contacts whose scores changed.
 
-    .venv/bin/python -m tests.measure_connectors [--scale 1.0] [--days 60]
+    .venv/bin/python -m tests.measure_connectors [--scale 1.0] [--days 60] [--min-score-change 1]
     .venv/bin/python -m tests.measure_connectors --first-pull 100000
 
 The demo generator's exports are replayed into the local fake HubSpot and Mailchimp
@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 20))
     parser.add_argument("--first-pull", type=int, metavar="CONTACTS")
+    parser.add_argument(
+        "--min-score-change", type=float, default=0, help="the write-back's setting (points)"
+    )
     args = parser.parse_args(argv)
     if args.first_pull:
         first_pull(args.first_pull)
@@ -104,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
         f"companies, {len(accounts.ids['deals']):,} deals ({time.perf_counter() - began:.0f} s)"
     )
     writes = writes_for(accounts)
-    (root / "sources.yml").write_text(SOURCES_YML, encoding="utf-8")
+    sources_yml = SOURCES_YML + f"  min_score_change: {args.min_score_change}\n"
+    (root / "sources.yml").write_text(sources_yml, encoding="utf-8")
     data = root / "data"
     with (
         FakeApi(writes.routes() + accounts.hubspot.routes(), check_auth=writes.check_auth) as hub,
@@ -145,9 +149,16 @@ def main(argv: list[str] | None = None) -> None:
                 f"write-back {len(sync):,} requests, {sent:,} records sent"
             )
         with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
-            changed = con.execute(
+            changed, whole_point = con.execute(
                 """
-                select count(*) from marts.score_history as today
+                select
+                    count(*),
+                    count(*) filter (
+                        where abs(today.score - before.score) >= 1
+                            or today.grade is distinct from before.grade
+                            or today.stage is distinct from before.stage
+                    )
+                from marts.score_history as today
                 join marts.score_history as before
                     on before.entity_id = today.entity_id
                     and before.entity_type = today.entity_type
@@ -158,10 +169,11 @@ def main(argv: list[str] | None = None) -> None:
                          or today.stage is distinct from before.stage)
                 """,
                 [before, last],
-            ).fetchone()[0]
+            ).fetchone()
         print(
             f"contacts whose score, grade or stage changed on {last}: {changed:,} "
-            "(top reasons changes are sent too)"
+            "(top reasons changes are sent too); by a whole point or more, or in grade or stage "
+            f"(what min_score_change: 1 would send, from one day's moves): {whole_point:,}"
         )
 
 

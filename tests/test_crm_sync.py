@@ -18,6 +18,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+# The task imports Airflow, whose first import sets up its own logging and would drop the
+# handler caplog installed for the test that happens to import it first.
+import airflow.sdk.exceptions  # noqa: F401  isort: skip
+
 from leadscore.outputs import crm_sync
 from leadscore.outputs.crm_sync import CrmSyncConfigError, CrmSyncError, sync_crm
 from leadscore.sources import api

@@ -51,12 +51,20 @@ def test_hubspot_can_deliver_email_too(tmp_path):
         ("extract:\n  tracker: files\n", "extract.tracker: unknown source"),
         ("extract: [crm]\n", "`extract:` must map each source"),
         ("hubspot: yes\n", "`hubspot:` must be a mapping of settings"),
+        (
+            "extract:\n  email: hubspot\n",
+            "extract.email: hubspot does not provide email/members, which sources.email lists",
+        ),
         ("hubspot:\n  propertys: all\n", "hubspot.propertys: unknown setting; hubspot reads"),
         ("mailchimp:\n  list_id: [a]\n", "mailchimp.list_id: unknown setting"),
     ],
 )
 def test_a_wrong_setting_names_the_file_and_the_key(tmp_path, text, message):
     path = _config(tmp_path, text)
+    if "email/members" in message:
+        path.write_text(
+            path.read_text().replace("[campaigns, events]", "[campaigns, events, members]")
+        )
     with pytest.raises(ValueError) as err:
         load_extract_config(path)
     assert str(path) in str(err.value)

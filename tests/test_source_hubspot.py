@@ -302,8 +302,10 @@ def test_a_pull_after_a_gap_catches_up_its_changes_and_deletions(account):
     api.save_cursors(account.warehouse, account.pull().cursors)
     gap = modified_on(fake, "contacts", START + DAY, START + 3 * DAY)
     assert gap
-    deleted = sorted(modified_on(fake, "contacts", START - 999 * DAY, START))[0]
+    old = sorted(modified_on(fake, "contacts", START - 999 * DAY, START))
+    deleted, deleted_before = old[0], old[1]
     fake.archive("contacts", deleted, START + DAY + timedelta(hours=2))
+    fake.archive("contacts", deleted_before, START - timedelta(hours=2))  # before the first pull
 
     account.server.log.clear()
     account.pull(start=START + 3 * DAY)
@@ -311,6 +313,7 @@ def test_a_pull_after_a_gap_catches_up_its_changes_and_deletions(account):
     caught_up = {i for i, r in rows.items() if r["updated_at"] == "2026-11-21T00:00:00Z"}
     assert gap <= caught_up, "the gap's changes land on the first day, at its start"
     assert rows[deleted]["hs_archived"] == "true" and deleted in caught_up
+    assert deleted_before not in rows, "a deletion before the gap was never exported: not now"
     assert [b["filterGroups"][0]["filters"][0]["value"] for b in account.searches()] == [
         str(ms(START + DAY)),
         str(ms(START + 3 * DAY)),

@@ -377,6 +377,26 @@ def test_a_member_changed_during_the_pull_shifts_no_page(server, fake, tmp_path,
     assert len(server.requests_to("GET", r"/members$")) > 2, "paged"
 
 
+def test_members_of_one_second_page_by_offset_and_a_page_without_its_total_fails(
+    server, fake, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(mc, "PAGE_SIZE", 3)
+    pull_members(tmp_path)
+    imported = [f"bulk{i}@acme.example" for i in range(8)]
+    for email in imported:  # a bulk import: one second
+        fake.add_member("aud1", email, at(NEXT, 2))
+    settings = {"list_ids": ["aud1"]}
+    pull_members(tmp_path / "b", NEXT, NEXT + timedelta(days=1), settings=settings)
+    assert set(imported) <= {m["email"] for m in members_file(tmp_path / "b", NEXT)}
+    assert [o for o in queries(server, r"/members$", "offset") if o not in (None, "0")]
+
+    server.fail_next("GET", r"/members$", Reply(body={"members": []}))
+    before = snapshot(tmp_path / "landing")
+    with pytest.raises(api.ApiError, match="has no total_items"):
+        pull_members(tmp_path, NEXT, NEXT + timedelta(days=1), settings=settings)
+    assert snapshot(tmp_path / "landing") == before
+
+
 def test_a_429_and_5xx_answers_are_retried(server, tmp_path):
     clean = snapshot(pull(tmp_path / "clean").files[0].parents[2])
     sent = len(server.log)

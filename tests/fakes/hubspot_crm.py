@@ -297,7 +297,7 @@ class FakeHubSpot:
     """One HubSpot account. Build it with the ``add_*`` methods or :meth:`sample`."""
 
     token: str = TOKEN
-    #: how far the search pages (HubSpot: 10,000); a test lowers it to see the windows split
+    #: how far the search pages (HubSpot: 10,000); a test lowers it to check the source stays below
     max_search_results: int = 10_000
     objects: dict[str, dict[str, dict]] = field(
         default_factory=lambda: {obj: {} for obj in OBJECTS}
@@ -692,9 +692,6 @@ class FakeHubSpot:
         if request.arg("createdBefore"):
             before = _to_ms(request.arg("createdBefore"))
             emails = [e for e in emails if _to_ms(e["createdAt"]) < before]
-        if request.arg("updatedAfter"):  # HubSpot's bound is taken as strict: the stricter reading
-            after = _to_ms(request.arg("updatedAfter"))
-            emails = [e for e in emails if _to_ms(e["updatedAt"]) > after]
         after = int(request.arg("after", "0") or 0)
         answer: dict = {"total": len(emails), "results": emails[after : after + limit]}
         if after + limit < len(emails):

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import requests
@@ -370,7 +370,7 @@ class _HubSpot:
     ) -> Iterator[dict]:
         """Records of ``obj`` last modified in ``[lo, hi)``, oldest first, each version once.
 
-        Paged by modification time (:class:`ModifiedSincePaginator`), not by HubSpot's offset:
+        Paged by modification time (:class:`ModifiedSincePaging`), not by HubSpot's offset:
         a record changed during the pull leaves the result set without shifting the pages after
         it, and no query pages past :data:`SEARCH_RESULT_CAP`."""
         path = f"/crm/v3/objects/{obj}/search"
@@ -489,10 +489,6 @@ class _HubSpot:
             "isPublished": "true",
             "createdBefore": api.iso_utc(end),
         }
-        if since != api.EPOCH:
-            # publishing updates an email, so one published since ``since or start`` was updated
-            # since then too (a millisecond earlier, in case HubSpot's bound is strict)
-            params["updatedAfter"] = api.iso_utc((since or start) - timedelta(milliseconds=1))
         topic_key = self.settings.get("campaign_topic_property") or "campaignName"
         line_key = self.settings.get("campaign_product_line_property")
         newest = None
@@ -591,8 +587,8 @@ class _HubSpot:
 class ModifiedSincePaging(api.TimeKeysetPaging):
     """A CRM search sorted by last-modified time, paged by that time
     (:class:`api.TimeKeysetPaging`): each query's ``GTE`` filter moves to the newest time seen,
-    and ``after`` steps forward only inside one millisecond, where more than
-    :data:`SEARCH_RESULT_CAP` records fail the pull (HubSpot answers 400 past it)."""
+    and ``after`` steps forward only inside one millisecond, where
+    :data:`SEARCH_RESULT_CAP` records or more fail the pull (HubSpot answers 400 past it)."""
 
     def __init__(self, obj: str, modified: str) -> None:
         super().__init__()
@@ -613,7 +609,7 @@ class ModifiedSincePaging(api.TimeKeysetPaging):
         if self.offset + page_size > SEARCH_RESULT_CAP:
             at = api.iso_utc(datetime.fromtimestamp(newest_ms / 1000, UTC))
             raise api.ApiError(
-                f"{VENDOR}: more than {SEARCH_RESULT_CAP:,} {self.obj} were modified in the same "
+                f"{VENDOR}: {SEARCH_RESULT_CAP:,} or more {self.obj} were modified in the same "
                 f"millisecond ({at}); the search cannot page past {SEARCH_RESULT_CAP:,} "
                 f"({SEARCH_LIMITS_DOC})"
             )

@@ -649,8 +649,14 @@ class MemberChangePaging(api.TimeKeysetPaging):
         answer = api.json_object(response)
         members = answer.get(MEMBERS.items)
         total = answer.get("total_items")
-        if not isinstance(members, list) or not isinstance(total, int):
-            return [], False
+        if not isinstance(members, list):
+            return [], False  # refused by items(), which names the page
+        if not isinstance(total, int):
+            raise api.ApiError(
+                f"{VENDOR}: a page of GET {urlsplit(response.url).path} has no total_items, so "
+                "the end of the listing is unknown; the Marketing API documents it. Rerun the "
+                "interval; if it persists, report it."
+            )
         times = [
             api.epoch_ms(m.get("last_changed")) if isinstance(m, dict) else None for m in members
         ]

@@ -83,6 +83,19 @@ def load_extract_config(path: Path | None = None) -> ExtractConfig:
             )
         if mode != FILES and not _provides(mode, source):
             raise ValueError(f"{path}: extract.{source}: {mode} does not provide {source} data")
+        if mode != FILES:
+            shape = load_shape(path)
+            missing = [
+                e.qualified
+                for e in entities_of(source)
+                if shape.has(e) and e.qualified not in vendor_module(mode).PROVIDES
+            ]
+            if missing:
+                raise ValueError(
+                    f"{path}: extract.{source}: {mode} does not provide {', '.join(missing)}, "
+                    f"which sources.{source} lists; remove it there or pull {source} from a "
+                    "connector that provides it"
+                )
         modes[source] = mode
     settings = {}
     for name in (*VENDORS, "crm_sync"):
