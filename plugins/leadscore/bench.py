@@ -22,6 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from leadscore import config
+from leadscore.progress import command_line_logging
 
 
 def _timed(results: dict, name: str, fn, *args, **kwargs):
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--backtest-months", type=int, default=3, help="monthly cut-offs to score")
     args = parser.parse_args(argv)
+    command_line_logging()
 
     from leadscore.generate import generate
     from leadscore.sources import SOURCES

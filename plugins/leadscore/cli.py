@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 from leadscore import config, runlock
+from leadscore.progress import command_line_logging
 
 
 def _date(value: str) -> date:
@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    command_line_logging()
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.holder = " ".join(["leadscore", *argv])  # what the warehouse lock names as its holder

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from leadscore.progress import counter
 from leadscore.sources import ENTITIES, Entity
 
 INDUSTRIES = {  # name: (weight, fit)
@@ -307,10 +308,12 @@ class _Writer:
             self.frames[entity].append(frame)
 
     def write_all(self) -> None:
-        for e in ENTITIES:
-            self._write(e)
+        total = len(ENTITIES) * self.n_days
+        with counter("writing the landing files", total=total, unit="files") as done:
+            for e in ENTITIES:
+                self._write(e, done)
 
-    def _write(self, entity: Entity) -> None:
+    def _write(self, entity: Entity, done) -> None:
         folder = self.out / entity.source / entity.name
         folder.mkdir(parents=True, exist_ok=True)
         parts = self.frames.pop(entity.qualified, [])
@@ -343,6 +346,7 @@ class _Writer:
                             + "\n"
                         )
             self.files += 1
+            done.update(1)
 
 
 def _json_value(value: object) -> object:
@@ -366,19 +370,26 @@ def generate(
     rng = np.random.default_rng(seed)
     w = _Writer(out_dir, start, days)
 
-    companies = _companies(rng, max(20, round(2000 * scale)), days, start)
-    contacts = _contacts(rng, companies, max(100, round(10000 * scale)), days, start)
-    w.add("crm/companies", companies.frame)
-    w.add("crm/contacts", contacts.frame)
-    demo_days = _deals_and_customers(rng, w, companies, contacts, days, start)
-    _email(rng, w, contacts, days, start, scale)
-    _web(rng, w, contacts, demo_days, days, start, scale)
-    # What real CRMs hold beyond the documented columns: custom properties, activities and time
-    # on site. A random stream of its own, so every other file stays as it was before they came.
-    extras = np.random.default_rng([seed, 1])
-    _custom_properties(extras, companies, contacts)
-    _activities(extras, w, companies, contacts, demo_days, days, start)
-    _time_on_site(extras, w, contacts)
+    with counter("generating the demo world", total=6, unit="parts") as made:
+        companies = _companies(rng, max(20, round(2000 * scale)), days, start)
+        contacts = _contacts(rng, companies, max(100, round(10000 * scale)), days, start)
+        w.add("crm/companies", companies.frame)
+        w.add("crm/contacts", contacts.frame)
+        made.update(1)
+        demo_days = _deals_and_customers(rng, w, companies, contacts, days, start)
+        made.update(1)
+        _email(rng, w, contacts, days, start, scale)
+        made.update(1)
+        _web(rng, w, contacts, demo_days, days, start, scale)
+        made.update(1)
+        # What real CRMs hold beyond the documented columns: custom properties, activities and
+        # time on site. A random stream of its own, so every other file stays as it was before.
+        extras = np.random.default_rng([seed, 1])
+        _custom_properties(extras, companies, contacts)
+        _activities(extras, w, companies, contacts, demo_days, days, start)
+        made.update(1)
+        _time_on_site(extras, w, contacts)
+        made.update(1)
     w.write_all()
     return GenerationSummary(out_dir, start, end_date, dict(w.rows), w.files)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from leadscore import config
+from leadscore.progress import track
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,7 @@ def score_past_dates(
     began = time.perf_counter()
     dbt(current, "seed")  # the points tables as they are now score every date
     timings["seed"] = round(time.perf_counter() - began, 2)
-    for day in sorted(dates):
+    for day in track(sorted(dates), "scoring past dates", unit="dates"):
         began = time.perf_counter()
         dbt(day, "run", "--select", *HISTORY_SELECTOR.split())
         timings[day.isoformat()] = round(time.perf_counter() - began, 2)

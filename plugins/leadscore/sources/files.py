@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from leadscore import config
+from leadscore.progress import track
 from leadscore.sources import LOAD_METADATA_COLUMNS, Entity, Shape, entities_of, load_shape
 from leadscore.sources.delivery import (
     OFFSET_TIMESTAMP_REGEX,
@@ -109,20 +110,22 @@ def extract_source(
             + _absent_hint(plans, shape)
         )
     checks = {}
-    for e, files in plans:
-        for f in files:
-            try:
-                checks[f] = inspect_file(e, f, str(f.relative_to(landing)))
-            except DeliveryError as err:
-                raise ExtractError(f"source {source}: {err}") from err
-            if checks[f].extra_columns:
-                log.info(
-                    "%s: file %s has column(s) %s beyond the documented ones; kept as custom "
-                    "properties",
-                    e.qualified,
-                    f.relative_to(landing),
-                    ", ".join(checks[f].extra_columns),
-                )
+    inspected = track(
+        [(e, f) for e, files in plans for f in files], f"inspecting {source} files", unit="files"
+    )
+    for e, f in inspected:
+        try:
+            checks[f] = inspect_file(e, f, str(f.relative_to(landing)))
+        except DeliveryError as err:
+            raise ExtractError(f"source {source}: {err}") from err
+        if checks[f].extra_columns:
+            log.info(
+                "%s: file %s has column(s) %s beyond the documented ones; kept as custom "
+                "properties",
+                e.qualified,
+                f.relative_to(landing),
+                ", ".join(checks[f].extra_columns),
+            )
 
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     results = []
@@ -132,7 +135,7 @@ def extract_source(
         _create_load_log(con)
         con.execute("begin transaction")
         try:
-            for e, files in plans:
+            for e, files in track(plans, f"loading {source}", unit="entities"):
                 results.append(
                     _load_entity(con, e, files, checks, landing, days, start, end, loaded_at)
                 )
