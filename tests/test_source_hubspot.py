@@ -502,3 +502,14 @@ def test_the_contract_check_refuses_wrong_email_shapes():
     without = {k: v for k, v in event.items() if k != "recipient"}
     with pytest.raises(ContractError, match="recipient"):
         check_reply({"events": [without], "hasMore": False}, ("documented", "EmailEventsPage"))
+
+
+def test_a_pull_shows_its_requests_as_progress(account, monkeypatch, caplog):
+    from leadscore import progress
+
+    monkeypatch.setattr(progress, "LOG_EVERY_SECONDS", 0.0)
+    with caplog.at_level(logging.INFO, logger="leadscore.progress"):
+        result = account.pull()
+    lines = [r.getMessage() for r in caplog.records if r.name == "leadscore.progress"]
+    assert lines[-1].startswith(f"hubspot: pulling 2026-11-18: {result.requests} requests")
+    assert account.fake.token not in " ".join(lines)

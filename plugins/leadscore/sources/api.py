@@ -23,6 +23,7 @@ and quarantine treat API data exactly like delivered files. Nothing here knows a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
@@ -266,6 +267,8 @@ class ApiClient:
         self.requests = 0
         #: The last response received (any attempt), to read a refusal's details.
         self.last_response: requests.Response | None = None
+        #: A progress counter (:func:`counting`) that every request advances, or None.
+        self.progress = None
         session = retrying_session(conn, throttle)
         self.rest = RESTClient(base_url=conn.base_url, auth=auth, session=session)
 
@@ -274,6 +277,8 @@ class ApiClient:
         stop a 429 from being retried; :func:`retrying_session` checks the final response."""
         self.requests += 1
         self.last_response = response
+        if self.progress is not None:
+            self.progress.update(1)
 
     def _unreachable(self, what: str, err: requests.RequestException) -> ApiError:
         return ApiError(
@@ -324,6 +329,22 @@ class ApiClient:
             )
         except requests.RequestException as err:
             raise self._unreachable(f"{method} {path}", err) from None
+
+
+@contextlib.contextmanager
+def counting(what: str, *clients: ApiClient) -> Iterator[None]:
+    """Show the requests ``clients`` send while the block runs as progress
+    (:mod:`leadscore.progress`): a history pull of a big account takes minutes."""
+    from leadscore.progress import counter
+
+    with counter(what, unit="requests") as done:
+        for client in clients:
+            client.progress = done
+        try:
+            yield
+        finally:
+            for client in clients:
+                client.progress = None
 
 
 # ---- paging by modification time ------------------------------------------------------------

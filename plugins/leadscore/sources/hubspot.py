@@ -194,19 +194,22 @@ def pull(
         out.declare(e)
     cursors = []
     try:
-        for e in entities:
-            stream = STREAMS[e.qualified]
-            before = hub.requests
-            since = api.history_from(warehouse, VENDOR, stream, start)
-            if e.source == "crm":
-                newest = hub.pull_crm(e, start, end, since, out)
-            elif e.name == "campaigns":
-                newest = hub.pull_campaigns(e, start, end, since, out)
-            else:
-                newest = hub.pull_email_events(e, start, end, out)
-            cursors.append(
-                api.Cursor(VENDOR, stream, start, end, newest, out.rows(e), hub.requests - before)
-            )
+        with api.counting(f"{VENDOR}: pulling {start:%Y-%m-%d}", hub.client, hub.search_client):
+            for e in entities:
+                stream = STREAMS[e.qualified]
+                before = hub.requests
+                since = api.history_from(warehouse, VENDOR, stream, start)
+                if e.source == "crm":
+                    newest = hub.pull_crm(e, start, end, since, out)
+                elif e.name == "campaigns":
+                    newest = hub.pull_campaigns(e, start, end, since, out)
+                else:
+                    newest = hub.pull_email_events(e, start, end, out)
+                cursors.append(
+                    api.Cursor(
+                        VENDOR, stream, start, end, newest, out.rows(e), hub.requests - before
+                    )
+                )
     except api.ApiError as err:
         raise type(err)(f"{err} Nothing of the interval was landed.") from err
     except (KeyError, TypeError, ValueError, AttributeError) as err:

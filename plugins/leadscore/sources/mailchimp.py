@@ -358,69 +358,72 @@ def pull(
         raise api.ApiError(f"{VENDOR}: provides {', '.join(PROVIDES)}, not {', '.join(unknown)}")
     conn = connect(conn)
     mc = client(conn)
-    days = interval_days(start, end)
-    out = api.Landing(landing, days)
-    for entity in wanted.values():
-        out.declare(entity)
-    activity_days = int(settings.get("activity_days", DEFAULT_ACTIVITY_DAYS))
+    with api.counting(f"{VENDOR}: pulling {start:%Y-%m-%d}", mc):
+        days = interval_days(start, end)
+        out = api.Landing(landing, days)
+        for entity in wanted.values():
+            out.declare(entity)
+        activity_days = int(settings.get("activity_days", DEFAULT_ACTIVITY_DAYS))
 
-    campaigns: list[Campaign] = []
-    if "email/campaigns" in wanted or "email/events" in wanted:
-        campaigns = sent_campaigns(mc, start - timedelta(days=activity_days), end)
-    cursors: list[api.Cursor] = []
-    campaigns_entity = wanted.get("email/campaigns")
-    if campaigns_entity is not None:
-        landed = [c for c in campaigns if start <= c.sent_at < end]
-        folders = folder_names(mc) if any(c.folder_id for c in landed) else {}
-        for c in landed:
-            out.add(campaigns_entity, c.sent_at.date(), campaign_row(c, folders, settings))
-        cursors.append(
-            api.Cursor(
-                VENDOR,
-                "campaigns",
-                start,
-                end,
-                max((c.sent_at for c in landed), default=None),
-                len(landed),
-                mc.requests,
+        campaigns: list[Campaign] = []
+        if "email/campaigns" in wanted or "email/events" in wanted:
+            campaigns = sent_campaigns(mc, start - timedelta(days=activity_days), end)
+        cursors: list[api.Cursor] = []
+        campaigns_entity = wanted.get("email/campaigns")
+        if campaigns_entity is not None:
+            landed = [c for c in campaigns if start <= c.sent_at < end]
+            folders = folder_names(mc) if any(c.folder_id for c in landed) else {}
+            for c in landed:
+                out.add(campaigns_entity, c.sent_at.date(), campaign_row(c, folders, settings))
+            cursors.append(
+                api.Cursor(
+                    VENDOR,
+                    "campaigns",
+                    start,
+                    end,
+                    max((c.sent_at for c in landed), default=None),
+                    len(landed),
+                    mc.requests,
+                )
             )
-        )
-    events_entity = wanted.get("email/events")
-    if events_entity is not None:
-        before, count, newest = mc.requests, 0, ""
-        for row in campaign_events(mc, campaigns, start, end, settings):
-            out.add(events_entity, api.parse_time(row["occurred_at"]).date(), row)
-            count += 1
-            newest = max(newest, row["occurred_at"])  # one ISO form: text order is time order
-        cursors.append(
-            api.Cursor(
-                VENDOR,
-                "email_activity",
-                start,
-                end,
-                api.parse_time(newest),
-                count,
-                mc.requests - before,
+        events_entity = wanted.get("email/events")
+        if events_entity is not None:
+            before, count, newest = mc.requests, 0, ""
+            for row in campaign_events(mc, campaigns, start, end, settings):
+                out.add(events_entity, api.parse_time(row["occurred_at"]).date(), row)
+                count += 1
+                newest = max(newest, row["occurred_at"])  # one ISO form: text order is time order
+            cursors.append(
+                api.Cursor(
+                    VENDOR,
+                    "email_activity",
+                    start,
+                    end,
+                    api.parse_time(newest),
+                    count,
+                    mc.requests - before,
+                )
             )
-        )
-    members_entity = wanted.get("email/members")
-    if members_entity is not None:
-        before = mc.requests
-        since = api.history_from(warehouse, VENDOR, MEMBERS_STREAM, start)
-        members, newest_change = audience_members(mc, members_entity, start, end, since, settings)
-        for day, row in members:
-            out.add(members_entity, day, row)
-        cursors.append(
-            api.Cursor(
-                VENDOR,
-                MEMBERS_STREAM,
-                start,
-                end,
-                newest_change,
-                len(members),
-                mc.requests - before,
+        members_entity = wanted.get("email/members")
+        if members_entity is not None:
+            before = mc.requests
+            since = api.history_from(warehouse, VENDOR, MEMBERS_STREAM, start)
+            members, newest_change = audience_members(
+                mc, members_entity, start, end, since, settings
             )
-        )
+            for day, row in members:
+                out.add(members_entity, day, row)
+            cursors.append(
+                api.Cursor(
+                    VENDOR,
+                    MEMBERS_STREAM,
+                    start,
+                    end,
+                    newest_change,
+                    len(members),
+                    mc.requests - before,
+                )
+            )
     files = out.commit()
     records = {q: out.rows(e) for q, e in wanted.items()}
     log.info(
