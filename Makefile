@@ -61,8 +61,9 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 
 install: $(BIN)/.installed ## create .venv and install the locked dependencies
 
-lock: ## re-resolve requirements.in into requirements.txt (every package pinned)
+lock: ## re-resolve requirements.in into requirements.txt (every package pinned) and the same pins as pylock.toml (PEP 751)
 	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.11 -o requirements.txt
+	$(BIN)/uv pip compile --quiet requirements.txt --python-version 3.11 -o pylock.toml
 
 data: install ## generate the demo exports under data/landing (SCALE=1: 10k contacts, ~500k events)
 	$(BIN)/leadscore generate --scale $(SCALE) --end-date $(DEMO_END)

@@ -82,7 +82,7 @@ def test_the_committed_configuration_extracts_files(tmp_path):
 PLACEHOLDER_TOKEN = "pat-na1-placeholder-0000-1111"
 
 
-def test_inside_airflow_the_token_is_masked_in_every_log_line(monkeypatch):
+def test_inside_airflow_the_token_is_registered_with_the_secrets_masker(monkeypatch):
     """A library logging a request (dlt, urllib3) cannot leak the token into an Airflow task
     log: the connection registers it with Airflow's secrets masker."""
     pytest.importorskip("airflow.sdk")
@@ -96,7 +96,7 @@ def test_inside_airflow_the_token_is_masked_in_every_log_line(monkeypatch):
     )
 
 
-def test_missing_credentials_fail_without_retries(monkeypatch):
+def test_missing_credentials_are_an_auth_error_the_dag_does_not_retry(monkeypatch):
     monkeypatch.delenv("LEADSCORE_MAILCHIMP_TOKEN", raising=False)
     monkeypatch.setenv("LEADSCORE_MAILCHIMP_CONN_ID", "no_such_connection")
     with pytest.raises(api.ApiAuthError, match=r"mailchimp: no credentials\. Set LEADSCORE_MAIL"):
@@ -115,10 +115,12 @@ def test_no_answer_is_an_api_error_naming_the_connection(monkeypatch):
     with socket.socket() as closed:  # a port nothing listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    conn = api.Connection("hubspot", "LEADSCORE_HUBSPOT_TOKEN", f"http://127.0.0.1:{port}", "t")
+    url = f"http://127.0.0.1:{port}"
+    conn = api.Connection("hubspot", "LEADSCORE_HUBSPOT_TOKEN", url, PLACEHOLDER_TOKEN)
     client = api.ApiClient(conn, auth=api.bearer_auth(conn))
     with pytest.raises(api.ApiError, match=r"no answer from http://127\.0\.0\.1") as err:
         client.request("GET", "/crm/v3/properties/contacts")
     assert "LEADSCORE_HUBSPOT_TOKEN" in str(err.value) and client.requests == 0
+    assert PLACEHOLDER_TOKEN not in str(err.value)
     with pytest.raises(api.ApiError, match="GET /crm/v3/objects/contacts: no answer"):
         next(iter(client.paginate("/crm/v3/objects/contacts")))

@@ -555,6 +555,14 @@ def _naive(value: datetime) -> datetime:
 # ---- landing ----------------------------------------------------------------------------------
 
 
+def property_column(vendor: str, name: str, columns: Iterable[str]) -> str:
+    """The landing column of a vendor's custom property ``name``: the name itself, or
+    ``<vendor>_<name>`` when it is also a documented column of the entity (in any case: DuckDB
+    reads column names case-insensitively)."""
+    taken = {c.lower() for c in columns}
+    return f"{vendor}_{name}" if name.lower() in taken else name
+
+
 def iso_utc(value: datetime) -> str:
     """``2026-11-18T14:03:22Z``: the landing files' timestamp form (milliseconds kept if any)."""
     value = value.astimezone(UTC)

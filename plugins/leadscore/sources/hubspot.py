@@ -19,7 +19,7 @@ One :func:`pull` writes the documented landing files (docs/sources.md) of an int
   property ``hs_archived`` = ``true``. A contact merged into another is archived the same way;
   the surviving contact carries ``hs_merged_object_ids``.
   HubSpot cannot filter that list by time, so every pull reads it whole: one request per 100
-  deleted records of each object (docs/connectors.md, "Cost").
+  deleted records of each object (docs/connectors.md, "Rate limits").
 - **Properties.** The mapped ones (:data:`MAPPING`) always; ``properties: all`` (the default)
   adds every property the account defines, a list only those. Every property that is not a
   mapped landing column lands as a custom property column named as in HubSpot.
@@ -347,7 +347,7 @@ class _HubSpot:
             row["close_date"] = None
         for name in extras:  # HubSpot answers only the requested properties it defines
             if name in props:
-                row[f"hubspot_{name}" if name in entity.columns else name] = props[name]
+                row[api.property_column(VENDOR, name, entity.columns)] = props[name]
         return row
 
     def transform(self, value: object, transform: str, record_id: str, column: str) -> object:

@@ -92,8 +92,6 @@ BASIC_AUTH_USER = "leadscore"
 
 #: email-activity actions and the event types they land as
 ACTIVITY_EVENTS = {"open": "open", "click": "click", "bounce": "bounce"}
-#: The prefix of a merge field whose tag is also a landing column of ``email/members``.
-MERGE_FIELD_PREFIX = "mailchimp_"
 _DATA_CENTRE = re.compile(r"-([a-z]+[0-9]+)$")
 
 
@@ -673,10 +671,10 @@ class MemberChangePaging(api.TimeKeysetPaging):
 
 def merge_properties(merge_fields: dict, columns: tuple[str, ...]) -> dict[str, object]:
     """A member's merge fields as custom properties, named by their tag (``FNAME``); a tag that
-    is also one of the landing ``columns`` (in any case: DuckDB reads names so) gets
-    :data:`MERGE_FIELD_PREFIX`."""
+    is also one of the landing ``columns`` gets the ``mailchimp_`` prefix
+    (:func:`api.property_column`)."""
     return {
-        (MERGE_FIELD_PREFIX + tag if tag.lower() in columns else tag): _property(value)
+        api.property_column(VENDOR, tag, columns): _property(value)
         for tag, value in merge_fields.items()
     }
 

@@ -66,6 +66,11 @@ def load_extract_config(path: Path | None = None) -> ExtractConfig:
     if not isinstance(section, dict):
         raise ValueError(f"{path}: `extract:` must map each source to `files` or a connector")
     modes = {source: FILES for source in SOURCES}
+    shape = (
+        load_shape(path)
+        if any(str(m or FILES).strip().lower() != FILES for m in section.values())
+        else None
+    )
     for source, mode in section.items():
         if source not in SOURCES:
             raise ValueError(
@@ -83,8 +88,7 @@ def load_extract_config(path: Path | None = None) -> ExtractConfig:
             )
         if mode != FILES and not _provides(mode, source):
             raise ValueError(f"{path}: extract.{source}: {mode} does not provide {source} data")
-        if mode != FILES:
-            shape = load_shape(path)
+        if shape is not None and mode != FILES:
             missing = [
                 e.qualified
                 for e in entities_of(source)
