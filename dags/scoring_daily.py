@@ -16,8 +16,10 @@ the day before D.
 2. **raw_gate**: Great Expectations suites on the interval's raw rows; a failure names the
    table, column, count and file/row, and stops the run.
    Rows failing a row-level check are moved to `quarantine.*` while they are few.
-3. **dbt**: `dbt build` (models and their tests) seeds → staging → intermediate → marts; a failing
-   test stops everything downstream. `LEADSCORE_DBT_TASKS=model` renders one task per dbt node.
+3. **dbt_build**: `dbt build` (models and their tests) seeds → staging → intermediate → marts in
+   one dbt session; a failing model or test fails the task naming itself, and dbt skips
+   everything downstream of it. `LEADSCORE_DBT_TASKS=model` renders one task per dbt node
+   (Cosmos) instead, at the cost of a dbt process and a project parse per node.
 4. **score_gate**: ranges, one row per entity, stages and tiers consistent with thresholds, drift
    against the last publish. After an intended rule change, trigger the day with the run param
    `accept_drift` (UI: trigger with config and a logical date), or use
@@ -92,8 +94,13 @@ def scoring_daily():
     if orch.dbt_task_granularity() == "model":
         dbt_first = dbt_last = orch.dbt_model_task_group()
     else:
-        dbt_tasks = orch.dbt_layer_tasks()
-        dbt_first, dbt_last = dbt_tasks[0], dbt_tasks[-1]
+        dbt_first = dbt_last = task(
+            task_id="dbt_build",
+            pool=orch.WRITER_POOL,
+            retries=1,
+            doc_md="`dbt build`: seeds, staging, intermediate and marts with their tests, in "
+            "one dbt session (the project parsed once).",
+        )(orch.run_dbt_build)()
 
     score_gate = task(task_id="score_gate")(orch.run_score_gate)()
 

@@ -15,22 +15,25 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from leadscore.orchestration import run_dbt_build
 from leadscore.pipeline import StepFailed, run_interval
 from leadscore.publish import publish
 from leadscore.quality import score_gate
 from tests.conftest import (
+    BASELINE_DAY,
     BIN,
     DAY,
     NEXT,
     ROOT,
     WAIT_SECONDS,
     World,
+    copy_project,
     quiet_env,
     table_contents,
     wait_for,
@@ -321,6 +324,30 @@ def test_failed_score_gate_leaves_the_serving_copy_untouched(
     with duckdb.connect(str(serving), read_only=True) as con:
         dates = con.execute("select distinct score_date from marts.lead_scores").fetchall()
     assert dates == [(DAY,)]
+
+
+def test_a_failing_dbt_test_fails_the_dag_task_by_name_and_stops_what_is_downstream(
+    small_world, tmp_path, monkeypatch
+):
+    """The DAG's one dbt_build task: a data test that fails names itself in the task's error,
+    fails it without a retry (AirflowFailException: it would fail the same way), and dbt builds
+    nothing downstream of it: lead_scores keeps the last good day."""
+    from airflow.exceptions import AirflowFailException
+
+    world = small_world.copy(tmp_path / "world").activate(monkeypatch)
+    project = copy_project(tmp_path / "dbt_project")
+    (project / "tests" / "engagement_fails_on_purpose.sql").write_text(
+        "select contact_id from {{ ref('int_contact_engagement') }}\n"
+    )
+    monkeypatch.setenv("LEADSCORE_DBT_PROJECT_DIR", str(project))
+
+    end = datetime.combine(NEXT, time.min, tzinfo=UTC)  # the run whose score date is DAY
+    with pytest.raises(AirflowFailException) as failed:
+        run_dbt_build(data_interval_end=end)
+    assert "test.leadscore.engagement_fails_on_purpose" in str(failed.value)
+    with duckdb.connect(str(world.warehouse), read_only=True) as con:
+        built = con.execute("select distinct score_date from marts.lead_scores").fetchall()
+    assert built == [(BASELINE_DAY,)], "lead_scores was rebuilt after a failing upstream test"
 
 
 def _read_in_new_process(serving: Path) -> str:

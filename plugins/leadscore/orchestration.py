@@ -1,4 +1,5 @@
-"""What the ``scoring_daily`` DAG is made of: task callables and the dbt task group (Cosmos).
+"""What the ``scoring_daily`` DAG is made of: task callables, the dbt task and (optionally) the
+Cosmos task group of one task per dbt node.
 
 The DAG file only wires these together. Data errors (a bad delivery, a failed gate) fail the task
 at once with ``AirflowFailException``: retrying cannot fix the data. Anything else (a lock held,
@@ -7,7 +8,6 @@ a crash) is retried by the DAG's retry policy.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import shutil
@@ -22,8 +22,6 @@ log = logging.getLogger(__name__)
 
 #: Airflow pool with one slot: every task that writes the DuckDB warehouse runs in it.
 WRITER_POOL = "duckdb_writer"
-#: dbt layers, in build order, when dbt runs as one task per layer.
-DBT_LAYERS = ("seeds", "staging", "intermediate", "marts")
 #: Published score tables, as Airflow assets other DAGs can be scheduled on (in the serving copy).
 SCORE_TABLES = (
     "fit_scores",
@@ -136,14 +134,34 @@ def run_calibrate() -> dict:
     return calibrate_advisory()
 
 
-# --- dbt through astronomer-cosmos -------------------------------------------------------------
+# --- dbt ---------------------------------------------------------------------------------------
+
+
+def run_dbt_build(data_interval_end: datetime | None = None) -> dict:
+    """Task: ``dbt build`` (every model and its data tests, seeds to marts) for the run's score
+    date, in this process on a manifest parsed once (``pipeline.DbtSession``). A failing model
+    or test fails the task naming itself, and dbt skips everything downstream of it; running
+    again fails the same way, so it is not retried. dbt stopping for another reason (a crash) is
+    retried."""
+    from airflow.exceptions import AirflowFailException
+
+    from leadscore.pipeline import DbtFailed, DbtSession
+
+    score_date = interval_score_date(data_interval_end)
+    try:
+        DbtSession(unit_tests=False)(score_date)
+    except DbtFailed as err:
+        if err.failed:
+            raise AirflowFailException(str(err)) from err
+        raise
+    return {"score_date": score_date.isoformat()}
 
 
 def dbt_task_granularity() -> str:
-    """``layer`` (default: one ``dbt build`` per layer) or ``model`` (one task per dbt node)."""
-    value = os.environ.get("LEADSCORE_DBT_TASKS", "layer")
-    if value not in ("layer", "model"):
-        raise ValueError(f"LEADSCORE_DBT_TASKS must be 'layer' or 'model', not {value!r}")
+    """``build`` (default: one ``dbt build`` task) or ``model`` (Cosmos: one task per dbt node)."""
+    value = os.environ.get("LEADSCORE_DBT_TASKS", "build")
+    if value not in ("build", "model"):
+        raise ValueError(f"LEADSCORE_DBT_TASKS must be 'build' or 'model', not {value!r}")
     return value
 
 
@@ -203,34 +221,3 @@ def dbt_model_task_group(group_id: str = "dbt") -> Any:
         operator_args=dbt_operator_args(),
         **configs,
     )
-
-
-def dbt_layer_tasks() -> list[Any]:
-    """One ``dbt build`` task per layer (seeds, staging, intermediate, marts), chained."""
-    from cosmos.operators.local import DbtBuildLocalOperator
-
-    configs = cosmos_configs()
-    project_dir = configs["project_config"].dbt_project_path
-    tasks = []
-    for layer in DBT_LAYERS:
-        select = ["resource_type:seed"] if layer == "seeds" else [f"path:models/{layer}"]
-        tasks.append(
-            DbtBuildLocalOperator(
-                task_id=f"dbt_{layer}",
-                project_dir=str(project_dir),
-                profile_config=configs["profile_config"],
-                dbt_executable_path=configs["execution_config"].dbt_executable_path,
-                invocation_mode=configs["execution_config"].invocation_mode,
-                select=select,
-                doc_md=f"`dbt build --select {' '.join(select)}`: models and their tests.",
-                env={"LEADSCORE_WAREHOUSE": str(config.warehouse_path())},
-                # a test runs in the layer of its last parent (seeds' band tests run with marts)
-                dbt_cmd_flags=["--indirect-selection", "buildable"],
-                # a failing model or test fails the same way again: retry once, for locks
-                retries=1,
-                **dbt_operator_args(),
-            )
-        )
-    for upstream, downstream in itertools.pairwise(tasks):
-        upstream >> downstream
-    return tasks
