@@ -29,28 +29,43 @@ segment_rules as (
     select * from {{ ref('segment_rules') }}
 ),
 
+-- Rules are matched against each distinct title (and department text) once, not per contact: a
+-- regular expression read from a column is compiled for every row it is tested on, and a million
+-- contacts share some thousands of titles.
+titles as (
+    select distinct job_title
+    from contacts
+    where job_title is not null
+),
+
+department_texts as (
+    select distinct coalesce(department, job_title) as department_text
+    from contacts
+    where coalesce(department, job_title) is not null
+),
+
 seniority_candidates as (
     select
-        contacts.contact_id,
+        titles.job_title,
         seniority_rules.seniority,
         row_number() over (
-            partition by contacts.contact_id order by seniority_rules.priority
+            partition by titles.job_title order by seniority_rules.priority
         ) as match_rank
-    from contacts
+    from titles
     inner join seniority_rules
-        on {{ regexp_matches('contacts.job_title', 'seniority_rules.pattern') }}
+        on {{ regexp_matches('titles.job_title', 'seniority_rules.pattern') }}
 ),
 
 department_candidates as (
     select
-        contacts.contact_id,
+        department_texts.department_text,
         department_rules.department,
         row_number() over (
-            partition by contacts.contact_id order by department_rules.priority
+            partition by department_texts.department_text order by department_rules.priority
         ) as match_rank
-    from contacts
+    from department_texts
     inner join department_rules
-        on {{ regexp_matches('coalesce(contacts.department, contacts.job_title)', 'department_rules.pattern') }}
+        on {{ regexp_matches('department_texts.department_text', 'department_rules.pattern') }}
 ),
 
 enriched as (
@@ -74,11 +89,11 @@ enriched as (
     from contacts
     left join seniority_candidates
         on
-            contacts.contact_id = seniority_candidates.contact_id
+            contacts.job_title = seniority_candidates.job_title
             and seniority_candidates.match_rank = 1
     left join department_candidates
         on
-            contacts.contact_id = department_candidates.contact_id
+            coalesce(contacts.department, contacts.job_title) = department_candidates.department_text
             and department_candidates.match_rank = 1
     left join free_mail_domains
         on contacts.email_domain = free_mail_domains.domain
