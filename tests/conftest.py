@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 from filelock import FileLock
 
@@ -240,6 +242,26 @@ def dbt(args: list[str], *, warehouse: Path, project: Path = ROOT / "dbt_project
         env=quiet_env(LEADSCORE_WAREHOUSE=str(warehouse), **env),
         cwd=project,
     )
+
+
+def writable_serving_copy(serving: Path, folder: Path) -> Path:
+    """A writable copy of a published ``scores.duckdb`` in ``folder`` (the original is 0444),
+    its kept tables made tables again (a publish makes them views over per-date files), so a
+    test can edit any published table."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "scores.duckdb"
+    shutil.copyfile(serving / "scores.duckdb", target)
+    target.chmod(target.stat().st_mode | stat.S_IWUSR)
+    with duckdb.connect(str(target)) as con:
+        views = con.execute(
+            "select table_name from information_schema.tables "
+            "where table_schema = 'marts' and table_type = 'VIEW'"
+        ).fetchall()
+        for (view,) in views:
+            con.execute(f"create table marts.{view}_copy as select * from marts.{view}")
+            con.execute(f"drop view marts.{view}")
+            con.execute(f"alter table marts.{view}_copy rename to {view}")
+    return target
 
 
 def copy_project(dest: Path) -> Path:

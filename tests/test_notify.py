@@ -12,10 +12,8 @@ import base64
 import json
 import logging
 import re
-import shutil
 import smtplib
 import sqlite3
-import stat
 import threading
 import traceback
 import urllib.parse
@@ -32,7 +30,7 @@ import yaml
 
 from leadscore.outputs import notify
 from leadscore.publish import SERVING_FILE
-from tests.conftest import BASELINE_DAY, ROOT
+from tests.conftest import BASELINE_DAY, ROOT, writable_serving_copy
 
 DAY = date(2026, 11, 18)
 CHANNEL_ENV = (
@@ -555,10 +553,7 @@ def test_a_webhook_url_with_user_and_password_sends_basic_auth(
 @pytest.mark.slow
 def test_notifies_the_small_worlds_published_signals(small_world, tmp_path, webhook, monkeypatch):
     folder = tmp_path / "serving"
-    folder.mkdir()
-    copy = folder / SERVING_FILE
-    shutil.copyfile(small_world.serving / SERVING_FILE, copy)
-    copy.chmod(copy.stat().st_mode | stat.S_IWUSR)
+    copy = writable_serving_copy(small_world.serving, folder)
     with duckdb.connect(str(copy)) as con:
         con.execute(
             """insert into marts.score_signals (score_date, signal_type, signal, entity_type,

@@ -18,12 +18,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from leadscore.publish import CURRENT, PUBLISHES, SERVING_FILE, publish
+from leadscore.publish import CURRENT, PUBLISHES, SERVING_FILE, kept_tables, publish
 from tests.conftest import ROOT
 
 DAY = date(2026, 11, 18)
 NEXT = DAY + timedelta(days=1)
 TABLES = ("account_scores", "lead_scores", "score_history")
+KEPT = kept_tables()
 #: How long a test waits for the child process to reach its pause point.
 WAIT_SECONDS = 60
 
@@ -55,8 +56,9 @@ def days_readers_see(serving: Path) -> dict[str, frozenset[date]]:
             rows = con.execute(f"select distinct score_date from marts.{table}").fetchall()
             seen[f"duckdb {table}"] = frozenset(r[0] for r in rows)
     for table in TABLES:
-        parquet = serving / CURRENT / f"{table}.parquet"
-        rows = duckdb.execute(f"select distinct score_date from '{parquet}'").fetchall()
+        # a kept table is a folder of one file per score date
+        parquet = serving / CURRENT / (f"{table}/*" if table in KEPT else table)
+        rows = duckdb.execute(f"select distinct score_date from '{parquet}.parquet'").fetchall()
         seen[f"parquet {table}"] = frozenset(r[0] for r in rows)
     return seen
 
@@ -201,3 +203,74 @@ def test_the_old_layout_is_replaced_and_its_temp_files_removed(world):
     with duckdb.connect(str(serving / SERVING_FILE), read_only=True) as con:
         logged = con.execute("select distinct score_date from meta.publish_log order by 1")
         assert [r[0] for r in logged.fetchall()] == [DAY, NEXT]
+
+
+def test_a_kept_table_publishes_only_the_dates_its_builds_changed(tmp_path, monkeypatch):
+    """Publish cost follows the day: a kept table's dates whose build record
+    (meta.kept_dates) is unchanged are hard links to the last publish's files; only the
+    rebuilt and the new dates are written. Readers see every date, as the warehouse holds it."""
+    warehouse, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving"
+    monkeypatch.setenv("LEADSCORE_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("LEADSCORE_SERVING_DIR", str(serving))
+    days = [DAY - timedelta(days=n) for n in (2, 1, 0)]
+
+    def build(day: date, score: int) -> None:
+        """What a dbt build of ``day`` leaves: its rows replaced, its build recorded."""
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute("create schema if not exists marts")
+            con.execute("create schema if not exists meta")
+            con.execute(
+                "create table if not exists marts.score_history "
+                "(entity_id varchar, score_date date, score integer)"
+            )
+            con.execute(
+                "create table if not exists meta.kept_dates "
+                "(table_name varchar, score_date date, changed_at timestamp)"
+            )
+            con.execute("delete from marts.score_history where score_date = $d", {"d": day})
+            con.execute(
+                "insert into marts.score_history "
+                "select 'E' || i::varchar, $d, $s from range(20) t(i)",
+                {"d": day, "s": score},
+            )
+            con.execute(
+                "delete from meta.kept_dates where table_name = 'score_history' "
+                "and score_date = $d",
+                {"d": day},
+            )
+            con.execute(
+                "insert into meta.kept_dates values ('score_history', $d, now())", {"d": day}
+            )
+
+    for day in days:
+        build(day, 1)
+    first = publish(DAY)
+    assert (first.dates_written, first.dates_linked) == ({"score_history": 3}, {"score_history": 0})
+
+    build(DAY, 2)  # today's rerun changed it
+    build(NEXT, 3)  # and the next day was scored
+    second = publish(NEXT)
+    assert second.dates_written == {"score_history": 2}
+    assert second.dates_linked == {"score_history": 2}
+    old, new = (serving / PUBLISHES / r.publish_id / "score_history" for r in (first, second))
+    oldest = f"{days[0].isoformat()}.parquet"
+    assert (old / oldest).stat().st_ino == (new / oldest).stat().st_ino, "a linked date is a copy"
+
+    query = "select score_date, count(*), max(score) from marts.score_history group by 1 order by 1"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        expected = con.execute(query).fetchall()
+    with duckdb.connect(str(serving / SERVING_FILE), read_only=True) as con:
+        assert con.execute(query).fetchall() == expected
+    parquet = serving / CURRENT / "score_history" / "*.parquet"
+    assert duckdb.execute(query.replace("marts.score_history", f"'{parquet}'")).fetchall() == (
+        expected
+    )
+    assert second.tables["score_history"] == 80
+
+    third = publish(NEXT)  # nothing changed: every date linked, the second publish's files kept
+    assert third.dates_written == {"score_history": 0}
+    assert sorted(p.name for p in (serving / PUBLISHES).iterdir()) == sorted(
+        [second.publish_id, third.publish_id]
+    )
+    with duckdb.connect(str(serving / SERVING_FILE), read_only=True) as con:
+        assert con.execute(query).fetchall() == expected

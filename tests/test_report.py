@@ -7,8 +7,6 @@ SVG helpers on their own.
 
 from __future__ import annotations
 
-import shutil
-import stat
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
@@ -19,7 +17,7 @@ import pytest
 
 from leadscore.outputs import report
 from leadscore.publish import SERVING_FILE
-from tests.conftest import BASELINE_DAY
+from tests.conftest import BASELINE_DAY, writable_serving_copy
 
 slow = pytest.mark.slow
 
@@ -165,10 +163,7 @@ def test_missing_serving_copy_is_a_clear_error(tmp_path):
 def serving(small_world, tmp_path) -> Path:
     """A writable copy of the small world's published serving file (the original is 0444)."""
     folder = tmp_path / "serving"
-    folder.mkdir()
-    target = folder / SERVING_FILE
-    shutil.copyfile(small_world.serving / SERVING_FILE, target)
-    target.chmod(target.stat().st_mode | stat.S_IWUSR)
+    writable_serving_copy(small_world.serving, folder)
     return folder
 
 

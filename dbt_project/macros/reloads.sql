@@ -73,3 +73,28 @@
         delete from {{ relation }} where score_date = {{ score_date() }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Post-hook of the tables kept per score date: record in meta.kept_dates that this build wrote
+    its score date, in the model's own transaction. Publish copies only the dates whose record
+    changed since the last publish (leadscore.publish), so its cost follows the day, not the
+    history. -#}
+{% macro record_kept_date(relation=this) -%}
+    {%- if execute -%}
+        {%- set kept_dates = api.Relation.create(
+            database=relation.database, schema='meta', identifier='kept_dates'
+        ) -%}
+        {%- do adapter.create_schema(kept_dates) -%}
+        {%- do run_query(
+            'create table if not exists ' ~ kept_dates ~ ' (table_name ' ~ dbt.type_string()
+            ~ ', score_date date, changed_at ' ~ dbt.type_timestamp() ~ ')'
+        ) -%}
+        {%- do run_query(
+            'delete from ' ~ kept_dates ~ " where table_name = '" ~ relation.identifier
+            ~ "' and score_date = " ~ score_date()
+        ) -%}
+        {%- do run_query(
+            'insert into ' ~ kept_dates ~ " values ('" ~ relation.identifier ~ "', "
+            ~ score_date() ~ ', ' ~ dbt.current_timestamp() ~ ')'
+        ) -%}
+    {%- endif -%}
+{%- endmacro %}

@@ -8,6 +8,14 @@ publish every reader sees::
     <serving>/scores.duckdb  -> current/scores.duckdb          (a fixed link)
     <serving>/current        -> publishes/<publish id>          (switched by each publish)
     <serving>/publishes/<publish id>/scores.duckdb, <table>.parquet, ...
+    <serving>/publishes/<publish id>/<kept table>/<score date>.parquet, ...
+
+The *kept* tables (``models/marts/over_time``: a row set per score date, growing with history)
+are published per date, so a publish costs the day, not the history: one Parquet file per score
+date, and in the DuckDB file a view over that folder. A date whose rows did not change since the
+last publish (``meta.kept_dates``, written by the models' post-hook) is a hard link to the last
+publish's file, not a copy; only the dates a run wrote are written. A warehouse without
+``meta.kept_dates`` (built before it existed) has every date written.
 
 The publish id is the publish time (UTC, ``20261121T000512123456Z``). ``current`` is replaced by
 rename, which is atomic: a reader opening ``scores.duckdb`` or ``current/<table>.parquet`` gets
@@ -49,6 +57,10 @@ PUBLISHES = "publishes"
 TEMP_SUFFIX = ".tmp"
 #: The Parquet folder of the layout before publish folders (removed by the first new publish).
 OLD_PARQUET_DIR = "parquet"
+#: Where the dbt models of the kept tables live (one row set per score date).
+KEPT_MODELS = Path("models") / "marts" / "over_time"
+#: The warehouse's record of which score dates each kept table's build wrote, and when.
+KEPT_DATES = "meta.kept_dates"
 
 
 @dataclass
@@ -60,6 +72,9 @@ class PublishReport:
     published_at: datetime | None = None
     publish_id: str | None = None
     skipped: str | None = None
+    #: kept table -> dates written by this publish / dates linked from the last one
+    dates_written: dict[str, int] = field(default_factory=dict)
+    dates_linked: dict[str, int] = field(default_factory=dict)
 
 
 def serving_path(serving_dir: Path | None = None) -> Path:
@@ -69,6 +84,12 @@ def serving_path(serving_dir: Path | None = None) -> Path:
 def current_dir(serving_dir: Path | None = None) -> Path:
     """``<serving>/current``: the current publish's folder (``<table>.parquet`` files)."""
     return (serving_dir or config.serving_dir()) / CURRENT
+
+
+def kept_tables(project: Path | None = None) -> set[str]:
+    """The marts kept per score date: the models under ``models/marts/over_time``."""
+    folder = (project or config.dbt_project_dir()) / KEPT_MODELS
+    return {path.stem for path in folder.glob("*.sql")}
 
 
 def published_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
@@ -94,7 +115,8 @@ def publish(
     unless ``force``; the report's ``skipped`` says why nothing was published.
     """
     warehouse = warehouse or config.warehouse_path()
-    serving_dir = serving_dir or config.serving_dir()
+    # absolute: the kept tables' views name their files by path
+    serving_dir = (serving_dir or config.serving_dir()).absolute()
     newest = last_publish(serving_dir)
     if newest and newest["score_date"] > score_date and not force:
         report = PublishReport(score_date, serving_path(serving_dir))
@@ -124,7 +146,11 @@ def publish(
                     f"nothing to publish: {warehouse} has no {PUBLISHED_SCHEMA} tables"
                 )
             con.execute(f"create schema {PUBLISHED_SCHEMA}")
+            kept = kept_tables() & set(tables)
+            _write_kept_dates(con, kept, staging, current_dir(serving_dir).resolve(), report)
             for table in tables:
+                if table in kept:
+                    continue
                 qualified = f"{PUBLISHED_SCHEMA}.{table}"
                 con.execute(f"create table {qualified} as select * from wh.{qualified}")
                 count = con.execute(f"select count(*) from {qualified}").fetchone()
@@ -132,31 +158,152 @@ def publish(
             con.execute("detach wh")
             _write_publish_log(con, serving_path(serving_dir), report, run_id)
             con.execute("checkpoint")
-            parquet = _write_parquet(con, staging, tables)
-        database.chmod(0o444)  # the serving copy is for reading; publish replaces, never edits
+            parquet = _write_parquet(con, staging, [t for t in tables if t not in kept])
         _fsync(staging)
         staging.rename(folder)  # complete, but nobody reads it until `current` points to it
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    database = folder / SERVING_FILE
+    try:
+        # a view reads its files by their final path, and DuckDB checks them when it is created
+        with duckdb.connect(str(database)) as con:
+            _create_kept_views(con, kept, folder)
+            con.execute("checkpoint")
+        database.chmod(0o444)  # the serving copy is for reading; publish replaces, never edits
+        _fsync(folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # never made current
+        raise
+    parquet.update({table: folder / table for table in kept})
     _fsync(publishes)
     report.parquet = {table: folder / path.name for table, path in parquet.items()}
+    report.tables = {table: report.tables[table] for table in sorted(report.tables)}
     pause_point("publish:switch")
     replaced = _switch_current(serving_dir, folder)
     pause_point("publish:cleanup")
     _clean_up(serving_dir, keep={folder.name, replaced})
     log.warning(
-        "published %s for %s: %s",
+        "published %s for %s: %s; kept tables: %s",
         folder,
         score_date,
         ", ".join(f"{t} ({n:,} rows)" for t, n in report.tables.items()),
+        ", ".join(
+            f"{t} ({report.dates_written[t]} dates written, {report.dates_linked[t]} linked)"
+            for t in report.dates_written
+        ),
     )
     return report
+
+
+def _write_kept_dates(
+    con: duckdb.DuckDBPyConnection,
+    kept: set[str],
+    staging: Path,
+    previous: Path,
+    report: PublishReport,
+) -> None:
+    """Each kept table as one Parquet file per score date under ``staging/<table>/``: the dates
+    unchanged since the previous publish (``previous``, the folder ``current`` points to) are
+    linked from it, the others written; ``meta.published_dates`` records what each holds."""
+    changes = _kept_date_changes(con)
+    before = _previously_published(previous)
+    con.execute("create schema if not exists meta")
+    con.execute(
+        """create table meta.published_dates (
+            table_name varchar, score_date date, changed_at timestamp)"""
+    )
+    for table in sorted(kept):
+        out = staging / table
+        out.mkdir()
+        qualified = f"{PUBLISHED_SCHEMA}.{table}"
+        dates = con.execute(f"select distinct score_date from wh.{qualified}").fetchall()
+        written = linked = 0
+        for (day,) in dates:
+            name = f"{day.isoformat()}.parquet"
+            changed_at = changes.get((table, day)) if changes is not None else None
+            last = previous / table / name
+            unchanged = changes is not None and (table, day) in before
+            if unchanged and before[(table, day)] == changed_at and last.is_file():
+                _link_or_copy(last, out / name)
+                linked += 1
+            else:
+                con.execute(
+                    f"copy (select * from wh.{qualified} where score_date = $day) "
+                    f"to '{out / name}' (format parquet, compression zstd)",
+                    {"day": day},
+                )
+                (out / name).chmod(0o444)
+                written += 1
+            con.execute(
+                "insert into meta.published_dates values ($table, $day, $changed_at)",
+                {"table": table, "day": day, "changed_at": changed_at},
+            )
+        report.dates_written[table], report.dates_linked[table] = written, linked
+        if dates:
+            files = str(out / "*.parquet").replace("'", "''")
+            count = con.execute(f"select count(*) from read_parquet('{files}')").fetchone()
+            report.tables[table] = count[0]
+        else:  # no date yet: an empty table with the warehouse's columns
+            con.execute(f"create table {qualified} as select * from wh.{qualified} limit 0")
+            report.tables[table] = 0
+        pause_point(f"publish:kept:{table}")
+
+
+def _create_kept_views(con: duckdb.DuckDBPyConnection, kept: set[str], folder: Path) -> None:
+    """``marts.<kept table>`` as a view over the publish folder's files of that table (a table
+    without any date is already an empty table)."""
+    for table in sorted(kept):
+        if not any((folder / table).glob("*.parquet")):
+            continue
+        files = str(folder / table / "*.parquet").replace("'", "''")
+        con.execute(
+            f"create view {PUBLISHED_SCHEMA}.{table} as select * from "
+            f"read_parquet('{files}', union_by_name = true)"
+        )
+
+
+def _kept_date_changes(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, date], object] | None:
+    """``meta.kept_dates`` of the attached warehouse ``wh``: when each kept date was last built;
+    None when the warehouse has no such record (every date is then written)."""
+    exists = con.execute(
+        """select count(*) from duckdb_tables() where database_name = 'wh'
+        and schema_name = 'meta' and table_name = 'kept_dates'"""
+    ).fetchone()[0]
+    if not exists:
+        return None
+    rows = con.execute(f"select table_name, score_date, changed_at from wh.{KEPT_DATES}")
+    return {(r[0], r[1]): r[2] for r in rows.fetchall()}
+
+
+def _previously_published(previous: Path) -> dict[tuple[str, date], object]:
+    """The dates the previous publish held per kept table, with the build time it copied."""
+    database = previous / SERVING_FILE
+    if not database.is_file():
+        return {}
+    with duckdb.connect(str(database), read_only=True) as con:
+        exists = con.execute(
+            """select count(*) from duckdb_tables()
+            where schema_name = 'meta' and table_name = 'published_dates'"""
+        ).fetchone()[0]
+        if not exists:
+            return {}
+        rows = con.execute("select table_name, score_date, changed_at from meta.published_dates")
+        return {(r[0], r[1]): r[2] for r in rows.fetchall()}
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    """A hard link (no data copied; the file lives while any publish links it), or a copy on a
+    file system without hard links."""
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
 
 
 def _write_publish_log(
     con: duckdb.DuckDBPyConnection, previous: Path, report: PublishReport, run_id: str | None
 ) -> None:
-    con.execute("create schema meta")
+    con.execute("create schema if not exists meta")
     con.execute(
         """create table meta.publish_log (
             published_at timestamptz, score_date date, run_id varchar,

@@ -1,5 +1,3 @@
-{{ config(materialized='view') }}
-
 -- Email events, web events and CRM activities in one shape, keyed the way each source knows the
 -- person: email events by address, web events and activities by CRM contact id (anonymous web
 -- visits are left out). Matching addresses to contacts happens downstream, on the score date, so a

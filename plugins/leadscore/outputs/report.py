@@ -79,10 +79,11 @@ def open_serving(serving_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
 
 
 def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """A table or a view (the kept tables are views over their per-date files)."""
     return bool(
         con.execute(
-            """select count(*) from duckdb_tables()
-            where schema_name = $schema and table_name = $table""",
+            """select count(*) from information_schema.tables
+            where table_schema = $schema and table_name = $table""",
             {"schema": schema, "table": table},
         ).fetchone()[0]
     )
