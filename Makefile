@@ -47,7 +47,7 @@ export GX_ANALYTICS_ENABLED := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PYTHONWARNINGS := ignore
 
-.PHONY: help install lock data airflow-init dbt-parse demo history backtest runs summary test test-fast lint format bench expectations example-bank clean postgres serve stop test-deploy
+.PHONY: help install lock data airflow-init dbt-parse demo history backtest runs summary test test-fast lint format bench bench-table expectations example-bank clean postgres serve stop test-deploy
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -115,6 +115,7 @@ lint: install ## ruff (Python) and sqlfluff (dbt SQL)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	cd dbt_project && ../$(BIN)/sqlfluff lint models macros tests
+	$(BIN)/sqlfluff lint --config dbt_project/.sqlfluff --templater placeholder plugins/leadscore/reference_engagement.sql
 
 format: install ## fix what ruff and sqlfluff can fix
 	$(BIN)/ruff check --fix .
@@ -127,8 +128,11 @@ expectations: install ## rewrite the Great Expectations suites from plugins/lead
 example-bank: install ## real data end to end: bank-marketing landed, back-tested, calibrated, compared with gradient boosting
 	$(BIN)/leadscore example bank-marketing
 
-bench: install ## time generate, initial load, dbt and one DAG run (SCALE=…)
+bench: install ## time every stage at SCALE=… (generate, load, build, daily run and DAG run, publish, report, engagement reference, BI query, memory); writes bench/results/
 	$(BIN)/python -m leadscore.bench --scale $(SCALE)
+
+bench-table: install ## render docs/performance.md's growth table from bench/results/scale-*.json
+	$(BIN)/python -m leadscore.bench --table
 
 postgres: ## install PostgreSQL from the OS packages if it is missing (for `make serve`; needs root)
 	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || { \
