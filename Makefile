@@ -14,6 +14,8 @@ DEMO_END ?= 2026-11-20
 DEMO_FIRST_SCORED_DAY ?= 2026-11-18
 DEMO_RUNS ?= 2026-11-19 2026-11-20 2026-11-21
 SCALE ?= 1
+# email and web events per contact, × the demo's (SCALE=100 EVENT_RATE=2.7: 1M contacts, 100M events)
+EVENT_RATE ?= 1
 # Monthly cut-offs scored before the daily runs, so model_validation has outcomes to compare with.
 BACKTEST_MONTHS ?= 12
 # Test files run in parallel processes (pytest-xdist), one file per process at a time, the longest
@@ -66,7 +68,7 @@ lock: ## re-resolve requirements.in into requirements.txt (every package pinned)
 	$(BIN)/uv pip compile --quiet requirements.txt --python-version 3.11 -o pylock.toml
 
 data: install ## generate the demo exports under data/landing (SCALE=1: 10k contacts, ~500k events)
-	$(BIN)/leadscore generate --scale $(SCALE) --end-date $(DEMO_END)
+	$(BIN)/leadscore generate --scale $(SCALE) --event-rate $(EVENT_RATE) --end-date $(DEMO_END)
 
 $(AIRFLOW_HOME)/airflow.db: $(BIN)/.installed
 	mkdir -p $(AIRFLOW_HOME)
@@ -129,7 +131,7 @@ example-bank: install ## real data end to end: bank-marketing landed, back-teste
 	$(BIN)/leadscore example bank-marketing
 
 bench: install ## time every stage at SCALE=… (generate, load, build, daily run and DAG run, publish, report, engagement reference, BI query, memory); writes bench/results/
-	$(BIN)/python -m leadscore.bench --scale $(SCALE)
+	$(BIN)/python -m leadscore.bench --scale $(SCALE) --event-rate $(EVENT_RATE)
 
 bench-table: install ## render docs/performance.md's growth table from bench/results/scale-*.json
 	$(BIN)/python -m leadscore.bench --table

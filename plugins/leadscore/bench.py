@@ -42,7 +42,23 @@ DOC = config.PROJECT_ROOT / "docs" / "performance.md"
 TABLE_BEGIN = "<!-- growth-table:begin (python -m leadscore.bench --table) -->"
 TABLE_END = "<!-- growth-table:end -->"
 #: Scales the table always has a column for (a placeholder until they are measured).
-TABLE_SCALES = (1.0, 10.0, 100.0)
+TABLE_SCALES = ((1.0, 1.0), (10.0, 1.0), (100.0, 1.0), (100.0, 2.7))
+
+
+def run_name(scale: float, event_rate: float = 1.0) -> str:
+    """``scale 10``, or ``scale 100, events ×2.7`` when the events per contact are scaled."""
+    return f"scale {scale:g}" + (f", events ×{event_rate:g}" if event_rate != 1 else "")
+
+
+def results_name(scale: float, event_rate: float = 1.0) -> str:
+    rate = f"-events-{event_rate:g}" if event_rate != 1 else ""
+    return f"scale-{scale:g}{rate}.json"
+
+
+def _make_args(scale: float, event_rate: float) -> str:
+    rate = f" EVENT_RATE={event_rate:g}" if event_rate != 1 else ""
+    return f"SCALE={scale:g}{rate}"
+
 
 #: How each stage's cost grows (docs/performance.md, "How each stage grows"):
 #: delta = the rows delivered for the day; entities = the number of contacts and companies
@@ -319,6 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scales", type=float, nargs="+", help="run the bench at each scale")
     parser.add_argument("--end-date", type=date.fromisoformat, default=date(2026, 11, 20))
     parser.add_argument("--days", type=int, default=548)
+    parser.add_argument(
+        "--event-rate",
+        type=float,
+        default=1.0,
+        help="email and web events per contact, × the demo's (2.7 at scale 100: 100M events)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--backtest-months", type=int, default=3, help="monthly cut-offs to score")
     parser.add_argument(
@@ -332,9 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     if not scales and not args.table:
         scales = [1.0]
     for scale in scales:
-        results = run_bench(scale, args.end_date, args.days, args.backtest_months, args.keep)
+        results = run_bench(
+            scale, args.end_date, args.days, args.backtest_months, args.keep, args.event_rate
+        )
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path = RESULTS_DIR / f"scale-{scale:g}.json"
+        path = RESULTS_DIR / results_name(scale, args.event_rate)
         path.write_text(json.dumps(results, indent=2, default=str) + "\n")
         print(f"wrote {path}")
     if args.table:
@@ -343,7 +367,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_bench(scale: float, end_date: date, days: int, backtest_months: int, keep: bool) -> dict:
+def run_bench(
+    scale: float,
+    end_date: date,
+    days: int,
+    backtest_months: int,
+    keep: bool,
+    event_rate: float = 1.0,
+) -> dict:
     from leadscore.generate import generate
     from leadscore.sources import SOURCES
     from leadscore.sources.files import extract_source
@@ -372,12 +403,15 @@ def run_bench(scale: float, end_date: date, days: int, backtest_months: int, kee
     history_end = last_day  # history = everything before the benchmarked daily run
     score_day = last_day - timedelta(days=1)
     bench = Bench(scale, days)
+    bench.results["event_rate"] = event_rate
     bench.results["end_date"] = last_day.isoformat()
     bench.results["score_date"] = score_day.isoformat()
     print(f"bench scale={scale:g} in {scratch}", flush=True)
 
     with bench.stage("generate"):
-        summary = generate(landing, scale=scale, end_date=last_day, days=days)
+        summary = generate(
+            landing, scale=scale, end_date=last_day, days=days, event_rate=event_rate
+        )
     rows = bench.results["rows"] = dict(summary.rows)
     bench.results["contacts"] = rows.get("crm/contacts")
     bench.results["companies"] = rows.get("crm/companies")
@@ -607,30 +641,30 @@ def _growth(what: Any) -> str:
     return GROWS_WITH.get(what, "") if isinstance(what, str) else ""
 
 
-def load_results(folder: Path) -> dict[float, dict]:
+def load_results(folder: Path) -> dict[tuple[float, float], dict]:
     """Every ``scale-*.json`` of ``folder`` written by this bench (older formats are skipped)."""
     found = {}
     for path in sorted(folder.glob("scale-*.json")):
         results = json.loads(path.read_text())
         if "stages" in results:
-            found[float(results["scale"])] = results
+            found[(float(results["scale"]), float(results.get("event_rate", 1)))] = results
         else:
             print(f"skipped {path}: written by an older bench, without stages; rerun that scale")
     return found
 
 
-def render_table(found: dict[float, dict]) -> str:
+def render_table(found: dict[tuple[float, float], dict]) -> str:
     scales = sorted(set(TABLE_SCALES) | set(found))
     header = ["stage", "grows with"]
     for scale in scales:
         results = found.get(scale)
         if results:
             header.append(
-                f"scale {scale:g}: {results.get('contacts') or 0:,} contacts, "
+                f"{run_name(*scale)}: {results.get('contacts') or 0:,} contacts, "
                 f"{results.get('events') or 0:,} events"
             )
         else:
-            header.append(f"scale {scale:g}: not run yet")
+            header.append(f"{run_name(*scale)}: not run yet")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, what in TABLE_ROWS:
         cells = [label, _growth(what)] + [_cell(found.get(s), what) for s in scales]
@@ -641,20 +675,20 @@ def render_table(found: dict[float, dict]) -> str:
         if results:
             machine = results.get("machine", {})
             notes.append(
-                f"- scale {scale:g}: measured {results.get('measured_at', '?')} at commit "
+                f"- {run_name(*scale)}: measured {results.get('measured_at', '?')} at commit "
                 f"{results.get('commit') or '?'}, {machine.get('cpus', '?')} CPUs, "
                 f"{machine.get('memory_gb', '?')} GB; {results.get('days')} days of exports "
                 f"ending {results.get('end_date', '?')}, score date {results.get('score_date')}"
             )
         else:
             notes.append(
-                f"- scale {scale:g}: not run yet: `make bench SCALE={scale:g}`, then "
+                f"- {run_name(*scale)}: not run yet: `make bench {_make_args(*scale)}`, then "
                 "`make bench-table`"
             )
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
-def write_table(doc: Path, found: dict[float, dict]) -> None:
+def write_table(doc: Path, found: dict[tuple[float, float], dict]) -> None:
     text = doc.read_text()
     if TABLE_BEGIN not in text or TABLE_END not in text:
         raise SystemExit(

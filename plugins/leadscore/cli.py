@@ -22,7 +22,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from leadscore.generate import generate
 
     summary = generate(
-        args.out, seed=args.seed, scale=args.scale, end_date=args.end_date, days=args.days
+        args.out,
+        seed=args.seed,
+        scale=args.scale,
+        end_date=args.end_date,
+        days=args.days,
+        event_rate=args.event_rate,
     )
     print(
         f"wrote {summary.files:,} files for {summary.start_date}..{summary.end_date} "
@@ -240,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="landing root (default data/landing)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--scale", type=float, default=1.0, help="1 = 10k contacts, ~500k events")
+    p.add_argument(
+        "--event-rate",
+        type=float,
+        default=1.0,
+        help="email and web events per contact, × the demo's (2.7 with --scale 100: 100M events)",
+    )
     p.add_argument("--end-date", type=_date, default=date(2026, 11, 20))
     p.add_argument("--days", type=int, default=548)
     p.set_defaults(func=_cmd_generate)
