@@ -320,7 +320,11 @@ def test_failed_score_gate_leaves_the_serving_copy_untouched(
 
     # the change was intended: the scores built by the failed run pass and are published
     score_gate(DAY, accept_drift=True)
-    publish(DAY)
+    report = publish(DAY)
+    # dbt recorded the day it built in meta.kept_dates, so of the kept tables' dates the publish
+    # wrote at most that day and linked the history from the last publish
+    assert all(written <= 1 for written in report.dates_written.values()), report.dates_written
+    assert report.dates_linked["score_history"] > 0
     with duckdb.connect(str(serving), read_only=True) as con:
         dates = con.execute("select distinct score_date from marts.lead_scores").fetchall()
     assert dates == [(DAY,)]

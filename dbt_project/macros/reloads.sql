@@ -74,27 +74,33 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Post-hook of the tables kept per score date: record in meta.kept_dates that this build wrote
-    its score date, in the model's own transaction. Publish copies only the dates whose record
-    changed since the last publish (leadscore.publish), so its cost follows the day, not the
-    history. -#}
+{#- meta.kept_dates: which score date each build of a kept table wrote, and when. Publish copies
+    only the dates whose record changed since the last publish (leadscore.publish), so its cost
+    follows the day, not the history. The table is created when a dbt command starts
+    (on-run-start); the kept tables' post-hooks replace their date's row in the model's own
+    transaction, so a build that is killed records nothing and keeps nothing. -#}
+{% macro kept_dates_relation() -%}
+    {{ return(api.Relation.create(database=target.database, schema='meta', identifier='kept_dates')) }}
+{%- endmacro %}
+
+{% macro create_kept_dates_schema() -%}
+    create schema if not exists {{ kept_dates_relation().without_identifier() }}
+{%- endmacro %}
+
+{% macro create_kept_dates_log() -%}
+    create table if not exists {{ kept_dates_relation() }} (
+        table_name {{ dbt.type_string() }},
+        score_date date,
+        changed_at {{ dbt.type_timestamp() }}
+    )
+{%- endmacro %}
+
+{% macro forget_kept_date(relation=this) -%}
+    delete from {{ kept_dates_relation() }}
+    where table_name = '{{ relation.identifier }}' and score_date = {{ score_date() }}
+{%- endmacro %}
+
 {% macro record_kept_date(relation=this) -%}
-    {%- if execute -%}
-        {%- set kept_dates = api.Relation.create(
-            database=relation.database, schema='meta', identifier='kept_dates'
-        ) -%}
-        {%- do adapter.create_schema(kept_dates) -%}
-        {%- do run_query(
-            'create table if not exists ' ~ kept_dates ~ ' (table_name ' ~ dbt.type_string()
-            ~ ', score_date date, changed_at ' ~ dbt.type_timestamp() ~ ')'
-        ) -%}
-        {%- do run_query(
-            'delete from ' ~ kept_dates ~ " where table_name = '" ~ relation.identifier
-            ~ "' and score_date = " ~ score_date()
-        ) -%}
-        {%- do run_query(
-            'insert into ' ~ kept_dates ~ " values ('" ~ relation.identifier ~ "', "
-            ~ score_date() ~ ', ' ~ dbt.current_timestamp() ~ ')'
-        ) -%}
-    {%- endif -%}
+    insert into {{ kept_dates_relation() }}
+    values ('{{ relation.identifier }}', {{ score_date() }}, {{ dbt.current_timestamp() }})
 {%- endmacro %}

@@ -447,7 +447,7 @@ def run_bench(
     # one in-process dbt session (as `leadscore history` and `leadscore run` use), its artifacts
     # in the scratch folder: the daily run's run_results.json times each model
     dbt_target = scratch / "dbt-target"
-    session = DbtSession(target=dbt_target)
+    session = DbtSession(target=dbt_target, unit_tests=False)  # as the daily run
     cutoffs = monthly_cutoffs(score_day - timedelta(days=2), backtest_months)
     began = time.perf_counter()
     with PeakMemory() as memory:

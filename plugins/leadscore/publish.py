@@ -210,12 +210,17 @@ def _write_kept_dates(
     con.execute("create schema if not exists meta")
     con.execute(
         """create table meta.published_dates (
-            table_name varchar, score_date date, changed_at timestamp)"""
+            table_name varchar, score_date date, changed_at timestamp, columns varchar)"""
     )
     for table in sorted(kept):
         out = staging / table
         out.mkdir()
         qualified = f"{PUBLISHED_SCHEMA}.{table}"
+        # a file is linked only while the table's columns are what it was written with
+        columns = ", ".join(
+            f"{name} {type_}"
+            for name, type_, *_ in con.execute(f"describe wh.{qualified}").fetchall()
+        )
         dates = con.execute(f"select distinct score_date from wh.{qualified}").fetchall()
         written = linked = 0
         for (day,) in dates:
@@ -223,7 +228,7 @@ def _write_kept_dates(
             changed_at = changes.get((table, day)) if changes is not None else None
             last = previous / table / name
             unchanged = changes is not None and (table, day) in before
-            if unchanged and before[(table, day)] == changed_at and last.is_file():
+            if unchanged and before[(table, day)] == (changed_at, columns) and last.is_file():
                 _link_or_copy(last, out / name)
                 linked += 1
             else:
@@ -233,11 +238,13 @@ def _write_kept_dates(
                     {"day": day},
                 )
                 (out / name).chmod(0o444)
+                _fsync(out / name)
                 written += 1
             con.execute(
-                "insert into meta.published_dates values ($table, $day, $changed_at)",
-                {"table": table, "day": day, "changed_at": changed_at},
+                "insert into meta.published_dates values ($table, $day, $changed_at, $columns)",
+                {"table": table, "day": day, "changed_at": changed_at, "columns": columns},
             )
+        _fsync(out)
         report.dates_written[table], report.dates_linked[table] = written, linked
         if dates:
             files = str(out / "*.parquet").replace("'", "''")
@@ -275,20 +282,23 @@ def _kept_date_changes(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, date],
     return {(r[0], r[1]): r[2] for r in rows.fetchall()}
 
 
-def _previously_published(previous: Path) -> dict[tuple[str, date], object]:
-    """The dates the previous publish held per kept table, with the build time it copied."""
+def _previously_published(previous: Path) -> dict[tuple[str, date], tuple[object, str]]:
+    """The dates the previous publish held per kept table, with the build time and the columns
+    it copied (none from a publish before columns were recorded: every date is written)."""
     database = previous / SERVING_FILE
     if not database.is_file():
         return {}
     with duckdb.connect(str(database), read_only=True) as con:
         exists = con.execute(
-            """select count(*) from duckdb_tables()
-            where schema_name = 'meta' and table_name = 'published_dates'"""
+            """select count(*) from duckdb_columns() where schema_name = 'meta'
+            and table_name = 'published_dates' and column_name = 'columns'"""
         ).fetchone()[0]
         if not exists:
             return {}
-        rows = con.execute("select table_name, score_date, changed_at from meta.published_dates")
-        return {(r[0], r[1]): r[2] for r in rows.fetchall()}
+        rows = con.execute(
+            "select table_name, score_date, changed_at, columns from meta.published_dates"
+        )
+        return {(r[0], r[1]): (r[2], r[3]) for r in rows.fetchall()}
 
 
 def _link_or_copy(source: Path, dest: Path) -> None:
