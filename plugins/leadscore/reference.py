@@ -182,7 +182,8 @@ def agreement(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m leadscore.reference``: compute the reference for the score date the warehouse
-    is built for, time it, and compare it with the dbt model (exit 1 when they disagree)."""
+    is built for, time it, and compare it with the dbt model (exit 1 when they
+    disagree; with --json it prints the comparison and exits 0, for the bench to read)."""
     import argparse
     import json
     import time
