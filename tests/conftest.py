@@ -372,20 +372,8 @@ def table_contents(path: Path, schema: str = "marts") -> dict[str, list[tuple]]:
         }
 
 
-class InProcessDbt(DbtSession):
-    """The pipeline's in-process dbt session, for tests that run the pipeline many times.
-
-    Same project, same SQL as production; builds skip dbt's unit tests (they check SQL logic, not
-    data: test_dbt_build and the DAG run them), which saves a second and a half per run. The
-    DAG and the end-to-end test still run dbt the production way (a child process per task).
-    """
-
-    def __call__(self, score_date: date, command: str = "build", *extra: str) -> None:
-        if command == "build":
-            extra = ("--exclude-resource-type", "unit_test", *extra)
-        super().__call__(score_date, command, *extra)
-
-
 @pytest.fixture(scope="session")
-def in_process_dbt(tmp_path_factory) -> InProcessDbt:
-    return InProcessDbt(target=tmp_path_factory.mktemp("dbt-target"))
+def in_process_dbt(tmp_path_factory) -> DbtSession:
+    """The daily run's dbt session (parsed once, builds without dbt's unit tests, which
+    test_dbt_build runs), shared by the tests that run the pipeline many times."""
+    return DbtSession(target=tmp_path_factory.mktemp("dbt-target"), unit_tests=False)
