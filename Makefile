@@ -49,7 +49,7 @@ export GX_ANALYTICS_ENABLED := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PYTHONWARNINGS := ignore
 
-.PHONY: help install lock data airflow-init dbt-parse demo history backtest runs summary test test-fast lint format bench bench-table expectations example-bank clean postgres serve stop test-deploy
+.PHONY: help install lock data airflow-init dbt-parse demo history backtest runs summary test test-fast lint format bench bench-table expectations example-bank clean postgres browser serve stop test-deploy
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -141,6 +141,11 @@ postgres: ## install PostgreSQL from the OS packages if it is missing (for `make
 	  echo "installing PostgreSQL (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql > /dev/null; }
 
+browser: ## install Chromium from the OS packages if it is missing (the report's headless-browser test; needs root)
+	@command -v chromium > /dev/null 2>&1 || command -v chromium-browser > /dev/null 2>&1 || { \
+	  echo "installing Chromium (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; }
+
 serve: install postgres ## run docker-compose.yml's Airflow (api-server, scheduler, dag-processor, triggerer, PostgreSQL) as local processes
 	$(BIN)/python deploy/serve.py start --dir "$(SERVE_DIR)" --env-file "$(SERVE_ENV_FILE)" \
 	  --api-port $(SERVE_API_PORT) --pg-port $(SERVE_PG_PORT) --pg-dir "$(SERVE_PG_DIR)"
@@ -148,9 +153,10 @@ serve: install postgres ## run docker-compose.yml's Airflow (api-server, schedul
 stop: ## stop everything `make serve` started
 	$(BIN)/python deploy/serve.py stop --dir "$(SERVE_DIR)"
 
-test-deploy: install ## the deployment test (`make serve`, the scheduler runs the DAG for two days, `make stop`) and a 30-day backfill
+test-deploy: install browser ## the deployment test (`make serve`, the scheduler runs the DAG for two days, `make stop`), a 30-day backfill and the report in a headless browser
 	LEADSCORE_TEST_DEPLOY=1 $(BIN)/python -m pytest tests/test_deploy.py \
 	  "tests/test_reruns_and_readers.py::test_a_backfill_equals_the_daily_runs_it_replaces[30_days]" \
+	  tests/test_report_playbook.py::test_the_page_in_a_headless_browser \
 	  --durations 5
 
 clean: ## remove generated data, Airflow home and dbt artifacts (keeps .venv)

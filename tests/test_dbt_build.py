@@ -56,6 +56,7 @@ def test_the_five_marts_have_the_promised_columns(built):
             "mql_threshold",
             "sql_threshold",
             "strongest_topic",
+            "is_held_out",
         ],
         "account_scores": [
             "account_id",
@@ -71,6 +72,10 @@ def test_the_five_marts_have_the_promised_columns(built):
             "c_level_engaged",
             "buying_group_coverage",
             "top_reasons",
+            "service_level",
+            "support_tier",
+            "csm_coverage",
+            "first_response_hours",
         ],
     }
     for mart, columns in promised.items():

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -119,6 +120,27 @@ def test_winners_engage_more_than_losers(tmp_path):
     assert activity[won].median() > activity[~won].median()
 
 
+def test_deals_move_through_stages_like_a_real_crm(tmp_path):
+    """One version per stage entered, in order, between creation and close: won deals usually
+    reach proposal or negotiation first, lost ones often drop out early and wait in their last
+    stage longer before they are closed lost (what deal scoring learns from)."""
+    generate(tmp_path, seed=5, scale=0.3, end_date=END, days=365)
+    deals = _frame(tmp_path, "crm/deals").sort_values(["deal_id", "updated_at"])
+    order = {s: i for i, s in enumerate(generate_module.OPEN_STAGES)}
+    order.update(closed_won=len(order), closed_lost=len(order))
+    step = deals.stage.map(order).groupby(deals.deal_id).diff().dropna()
+    assert (step > 0).all(), "stages only move forward"
+    closed = deals[deals.stage.isin(["closed_won", "closed_lost"])].set_index("deal_id")
+    open_versions = deals[~deals.stage.isin(["closed_won", "closed_lost"])]
+    last = open_versions.groupby("deal_id").tail(1).set_index("deal_id").loc[closed.index]
+    won = closed.stage == "closed_won"
+    late = last.stage.isin(["proposal", "negotiation"])
+    assert late[won].mean() >= 0.75, f"won deals reaching proposal: {late[won].mean():.2f}"
+    assert late[~won].mean() <= 0.35, f"lost deals reaching proposal: {late[~won].mean():.2f}"
+    waited = (pd.to_datetime(closed.updated_at) - pd.to_datetime(last.updated_at)).dt.days
+    assert waited[~won].median() > waited[won].median(), "lost deals wait longer"
+
+
 def test_the_demo_crm_holds_custom_properties_activities_and_time_on_site(small):
     """What real CRMs hold beyond the documented columns, and it says something about buyers."""
     contacts = _frame(small, "crm/contacts")
@@ -178,11 +200,16 @@ def _row_by_row_generator(tmp_path: Path):
 
 def test_the_world_and_its_files_are_the_ones_the_row_by_row_writer_wrote(small, tmp_path):
     """Same files, same records in each, in the same order: the demo world did not change when
-    DuckDB took over the writing. (Once the world changes on purpose, this test has done its job:
-    delete it; the writer's own tests below stay.)"""
+    DuckDB took over the writing. Deals have realistic stage paths since (issue 13), drawn from a
+    random stream of their own: their files changed on purpose, every other file is as it was.
+    (Once the rest of the world changes on purpose, this test has done its job: delete it; the
+    writer's own tests below stay.)"""
     old = _row_by_row_generator(tmp_path)
     old.generate(tmp_path / "old", seed=3, scale=0.1, end_date=END, days=DAYS)
-    _same_records(tmp_path / "old", small)
+    kept = shutil.copytree(small, tmp_path / "new")
+    for world in (tmp_path / "old", kept):
+        shutil.rmtree(world / "crm" / "deals")
+    _same_records(tmp_path / "old", kept)
 
 
 def test_chunks_of_any_size_write_the_same_files(small, tmp_path, monkeypatch):

@@ -291,7 +291,8 @@ def test_validation_movers_and_signals_when_the_tables_have_rows(serving, tmp_pa
     edit(
         serving,
         (
-            f"""insert into marts.model_validation values
+            f"""insert into marts.model_validation (score_date, model, band_type, band,
+                entities, positives, rate, lift, auc, cutoffs, first_cutoff, last_cutoff) values
             ('{day}', ?, ?, ?, ?, ?, ?, ?, ?, 9, '2025-12-01', '2026-08-01')""",
             validation,
         ),

@@ -23,7 +23,7 @@ import pytest
 
 from leadscore.orchestration import run_dbt_build
 from leadscore.pipeline import StepFailed, run_interval
-from leadscore.publish import publish
+from leadscore.publish import kept_tables, publish
 from leadscore.quality import score_gate
 from tests.conftest import (
     BASELINE_DAY,
@@ -54,7 +54,7 @@ LOAD_TIME_COLUMNS = {
 }
 
 #: Marts that keep a row set per score date (the others hold the current date only).
-DATED_MARTS = ("score_history", "score_signals", "model_validation", "rule_history")
+DATED_MARTS = tuple(sorted(kept_tables()))
 
 
 def snapshot(

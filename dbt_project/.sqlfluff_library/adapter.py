@@ -42,6 +42,14 @@ def _try_cast_to(field, type):
     return f"try_cast({field} as {type})"
 
 
+def _median(expression):
+    return f"cast(percentile_cont(0.5) within group (order by {expression}) as double)"
+
+
+def _hash_bucket(text, buckets):
+    return f"cast(md5_number_lower({text}) % {buckets} as integer)"
+
+
 _MACROS = {
     "regexp_matches": _regexp_matches,
     "parse_utc_timestamp": _parse_utc_timestamp,
@@ -52,6 +60,8 @@ _MACROS = {
     "json_object_rows": _json_object_rows,
     "json_value_text": _json_value_text,
     "try_cast_to": _try_cast_to,
+    "median": _median,
+    "hash_bucket": _hash_bucket,
 }
 
 

@@ -29,6 +29,10 @@ def type_string():
     return "varchar"
 
 
+def date_trunc(datepart, date):
+    return f"date_trunc('{datepart}', {date})"
+
+
 def listagg(measure, delimiter_text, order_by_clause=None, limit_num=None):
     return f"string_agg({measure}, {delimiter_text} {order_by_clause or ''})"
 
@@ -39,3 +43,7 @@ def position(substring_text, string_text):
 
 def safe_cast(field, type):
     return f"try_cast({field} as {type})"
+
+
+def generate_series(upper_bound):
+    return f"select range as generated_number from range(1, {upper_bound} + 1)"

@@ -132,6 +132,12 @@ TOPICS = [
     "webinars",
 ]
 PRODUCT_LINES = ["analytics", "automation", "integration"]
+#: The open deal stages in order (docs/sources.md, crm/deals), and how often a deal's last open
+#: stage before it closes is each of them: won deals usually get to proposal or negotiation, lost
+#: ones often drop out in prospecting or qualification.
+OPEN_STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
+LAST_OPEN_STAGE_WON = [0.02, 0.08, 0.30, 0.60]
+LAST_OPEN_STAGE_LOST = [0.45, 0.35, 0.15, 0.05]
 FIRST = [
     "James",
     "Mary",
@@ -607,7 +613,10 @@ def generate(
         w.write("crm/contacts", contacts.frame)
         companies.frame = contacts.frame = pd.DataFrame()  # written: free the text
         made.update(1)
-        demo_days = _deals_and_customers(rng, w, companies, contacts, days, start)
+        # the stages a deal goes through: a stream of its own too (the deals file changed, the
+        # others stayed as they were)
+        paths = np.random.default_rng([seed, 2])
+        demo_days = _deals_and_customers(rng, paths, w, companies, contacts, days, start)
         made.update(1)
         _activities(extras, w, companies, contacts, demo_days, days, start)
         made.update(1)
@@ -769,9 +778,18 @@ def _day_ts(rng: np.random.Generator, day: np.ndarray, start: date) -> list[str]
 
 
 def _deals_and_customers(
-    rng: np.random.Generator, w: _Writer, comp: _Companies, cont: _Contacts, days: int, start: date
+    rng: np.random.Generator,
+    paths: np.random.Generator,
+    w: _Writer,
+    comp: _Companies,
+    cont: _Contacts,
+    days: int,
+    start: date,
 ) -> dict[int, list[int]]:
-    """Deals, subscriptions, invoices, tickets, usage and NPS; returns demo-request days."""
+    """Deals, subscriptions, invoices, tickets, usage and NPS; returns demo-request days.
+
+    ``paths`` draws the stages each deal goes through (:func:`_deal_paths`); every draw of ``rng``
+    is the one it was before deals had realistic paths, so every other file stays the same."""
     p = cont.propensity
     eligible = np.flatnonzero(cont.business & (cont.created_day < days - 30))
     n_deals = min(len(eligible), max(10, round(len(cont.ids) * 0.1)))
@@ -797,27 +815,30 @@ def _deals_and_customers(
             "created_at": _day_ts(rng, created, start),
         }
     )
-    opened = base.assign(
-        stage=np.where(rng.random(n_deals) < 0.5, "prospecting", "qualification"),
+    # the draws that made the stages before deals had paths: kept, so the main stream (customers,
+    # invoices, emails, web) does not shift
+    rng.random(n_deals)
+    rng.random(n_deals)
+    with_middle = rng.random(n_deals) < 0.6
+    rng.integers(0, 86400, 2 * n_deals + int(with_middle.sum()))
+    first, moves, move_day = _deal_paths(paths, won, created, close)
+    opened = base.assign(stage=np.array(OPEN_STAGES)[first], close_date=None, _day=created)
+    deal, step = np.nonzero(np.arange(move_day.shape[1]) < moves[:, None])
+    moved = base.iloc[deal].assign(
+        stage=np.array(OPEN_STAGES)[first[deal] + step + 1],
         close_date=None,
-        _day=created,
+        _day=move_day[deal, step],
     )
-    mid_day = created + (close - created) // 2
-    middle = base.assign(
-        stage=np.where(rng.random(n_deals) < 0.5, "proposal", "negotiation"),
-        close_date=None,
-        _day=mid_day,
-    )[rng.random(n_deals) < 0.6]
     closed = base.assign(
         stage=np.where(won, "closed_won", "closed_lost"),
         close_date=_dates(close, start),
         _day=close,
     )
-    deals = pd.concat([opened, middle, closed], ignore_index=True)
-    deals["updated_at"] = _day_ts(rng, deals["_day"].to_numpy(), start)
+    deals = pd.concat([opened, moved, closed], ignore_index=True)
+    deals["updated_at"] = _day_ts(paths, deals["_day"].to_numpy(), start)
     # the first update happens with the creation itself
-    first = deals.index < n_deals
-    deals.loc[first, "updated_at"] = deals.loc[first, "created_at"]
+    first_version = deals.index < n_deals
+    deals.loc[first_version, "updated_at"] = deals.loc[first_version, "created_at"]
     w.write("crm/deals", deals)
 
     demo_days: dict[int, list[int]] = defaultdict(list)
@@ -846,6 +867,40 @@ def _deals_and_customers(
             first_start[company] = int(close[i])
     _customers(rng, w, comp, cont, health, first_start, days, start)
     return demo_days
+
+
+def _deal_paths(
+    rng: np.random.Generator, won: np.ndarray, created: np.ndarray, close: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The open stages each deal goes through, as in a real CRM: it opens in prospecting or
+    qualification; won deals usually reach proposal or negotiation and move on steadily, lost ones
+    often stop early and sit in their last stage until they are closed lost.
+
+    Returns the first stage (index into OPEN_STAGES), the number of stages moved on to after it,
+    and the day each move happens (one column per move, later columns unused); moves fall on
+    distinct days after the creation day and before the close day."""
+    n = len(won)
+    first = (rng.random(n) < 0.5).astype(int)
+    last = np.where(
+        won,
+        rng.choice(len(OPEN_STAGES), n, p=LAST_OPEN_STAGE_WON),
+        rng.choice(len(OPEN_STAGES), n, p=LAST_OPEN_STAGE_LOST),
+    )
+    moves = np.maximum(last, first) - first
+    width = len(OPEN_STAGES) - 1
+    # the moves happen at sorted random shares of the deal's life: spread over it for won deals,
+    # early for lost ones (which then wait in their last stage)
+    share = rng.random((n, width))
+    share[np.arange(width) >= moves[:, None]] = np.inf
+    share = np.sort(share, axis=1)
+    low = np.where(won, 0.15, 0.05)[:, None]
+    high = np.where(won, 0.85, 0.5)[:, None]
+    day = created[:, None] + np.round((low + share * (high - low)) * (close - created)[:, None])
+    day = np.where(np.isfinite(day), day, 0).astype(int)
+    day[:, 0] = np.maximum(day[:, 0], created + 1)
+    for col in range(1, width):
+        day[:, col] = np.maximum(day[:, col], day[:, col - 1] + 1)
+    return first, moves, day
 
 
 def _customers(rng, w, comp, cont, health, first_start, days, start) -> None:

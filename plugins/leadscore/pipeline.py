@@ -211,7 +211,7 @@ def _run_interval(
 
 
 #: What scoring a past date builds: the models behind the history tables (no tests, no publish).
-HISTORY_SELECTOR = "+score_history +rule_history"
+HISTORY_SELECTOR = "+score_history +rule_history +lead_handovers"
 
 
 def monthly_cutoffs(last_day: date, months: int, day_of_month: int | None = None) -> list[date]:

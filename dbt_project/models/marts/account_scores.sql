@@ -1,6 +1,7 @@
 -- Account score per company: fit, engagement rolled up from its contacts (top-k mean and
 -- buying-group coverage, int_account_engagement) and, for customers, the financial score, combined
--- by weights; the tier comes from the account_tiers seed.
+-- by weights; the tier comes from the account_tiers seed, and a customer's service level (support
+-- tier, customer-success coverage, first-response target) from the service_levels seed.
 with accounts as (
     select * from {{ ref('int_accounts_enriched') }}
 ),
@@ -29,6 +30,10 @@ tiers as (
         min_account_score as lower_bound,
         lead(min_account_score) over (order by min_account_score) as upper_bound
     from {{ ref('account_tiers') }}
+),
+
+service_levels as (
+    select * from {{ ref('service_levels') }}
 ),
 
 scored as (
@@ -87,10 +92,17 @@ final as (
         cast(combined.decision_makers_engaged as integer) as decision_makers_engaged,
         combined.c_level_engaged,
         cast(combined.buying_group_coverage as {{ type_double() }}) as buying_group_coverage,
-        reasons.top_reasons
+        reasons.top_reasons,
+        -- service level: customers only (prospects have no support contract)
+        service_levels.service_level,
+        service_levels.support_tier,
+        service_levels.csm_coverage,
+        cast(service_levels.first_response_hours as {{ type_double() }}) as first_response_hours
     from combined
     left join tiers
         on {{ in_band('combined.account_score', 'tiers') }}
+    left join service_levels
+        on tiers.tier = service_levels.tier and combined.is_customer
     left join reasons
         on combined.account_id = reasons.entity_id
 )

@@ -86,7 +86,9 @@ final as (
         scored.segment,
         scored.mql_threshold,
         scored.sql_threshold,
-        strongest_topics.topic as strongest_topic
+        strongest_topics.topic as strongest_topic,
+        -- the pilot's control group: scored, never routed by score (lead_handovers)
+        {{ in_control_group('scored.contact_id') }} as is_held_out
     from scored
     left join grades
         on {{ in_band('scored.fit_score', 'grades') }}

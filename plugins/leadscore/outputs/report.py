@@ -11,6 +11,8 @@ helpers below: no JavaScript, no external URL, nothing to install. Sections:
 - accounts per tier, customers and prospects;
 - how well the scores predicted (``marts.model_validation``): conversion per decile and stage,
   retention per tier, AUC and lift of the top decile;
+- the playbook (:mod:`leadscore.outputs.report_playbook`): service levels, deal scoring, funnel
+  KPIs, hand-over within capacity and the control group;
 - top movers (``marts.score_history``): biggest rises and falls over 7 (or 30) days;
 - the day's signals (``marts.score_signals``).
 
@@ -48,7 +50,7 @@ MOVER_GROUPS = (("contact", "Contacts (lead score)"), ("account", "Accounts (acc
 #: Signal rows listed per signal type (the chart counts all of them).
 MAX_SIGNAL_ROWS = 300
 #: Order of signal types wherever signals are listed: handovers need someone today.
-SIGNAL_TYPE_ORDER = ("handover", "risk", "opportunity")
+SIGNAL_TYPE_ORDER = ("handover", "risk", "opportunity", "service")
 #: Signals listed before the others of their type (then alphabetical): SQLs before MQLs.
 SIGNAL_ORDER = ("crossed_sql", "crossed_mql")
 STAGE_ORDER = ("lead", "MQL", "SQL", "customer")
@@ -538,6 +540,7 @@ svg.chart text.baseline-label { fill: #616e7c; }
 .customer { fill: #f58518; } .prospect { fill: #4c78a8; }
 .rise { fill: #3f9142; } .fall { fill: #d64545; }
 .handover { fill: #4c78a8; } .risk { fill: #d64545; } .opportunity { fill: #3f9142; }
+.service { fill: #8e6bbf; }
 svg.chart rect.bar.muted { fill-opacity: 0.35; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; font-size: 13px; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line);
@@ -554,6 +557,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .type-handover { color: #2f6fae; font-weight: 600; }
 .type-risk { color: #c12f2f; font-weight: 600; }
 .type-opportunity { color: #2f7d32; font-weight: 600; }
+.type-service { color: #6a4c9c; font-weight: 600; }
 details > summary { cursor: pointer; font-weight: 600; margin: 10px 0 4px; }
 code { background: #f0f4f8; padding: 1px 4px; border-radius: 3px; }
 footer { color: var(--muted); font-size: 12px; text-align: center; padding: 12px; }
@@ -1146,6 +1150,9 @@ def build_html(con: duckdb.DuckDBPyConnection, score_date: date | None = None) -
                 f"no scores for {score_date} in the serving copy: it holds {current}, and "
                 f"marts.score_history has no rows for {score_date}"
             )
+    # imported here: report_playbook draws with this module's helpers
+    from leadscore.outputs.report_playbook import SECTIONS as PLAYBOOK
+
     ctx = _Context(con, score_date, current, from_history)
     top, overview = _header(ctx)
     sections = [
@@ -1153,6 +1160,7 @@ def build_html(con: duckdb.DuckDBPyConnection, score_date: date | None = None) -
         _distributions(ctx),
         _tiers(ctx),
         _validation(ctx),
+        *(playbook.draw(ctx) for playbook in PLAYBOOK),
         _movers(ctx),
         _signals(ctx),
     ]
@@ -1163,6 +1171,7 @@ def build_html(con: duckdb.DuckDBPyConnection, score_date: date | None = None) -
             ("distributions", "Distributions"),
             ("tiers", "Tiers"),
             ("validation", "Validation"),
+            *((playbook.anchor, playbook.title) for playbook in PLAYBOOK),
             ("movers", "Movers"),
             ("signals", "Signals"),
         )

@@ -7,8 +7,18 @@
 --   lead_conversion_fresh: the lead_conversion population and outcome, only contacts created
 --     within var validation_fresh_lead_days before the cut-off (the leads sales acts on; long-dead
 --     leads are easy negatives that flatter the AUC of all leads).
--- Per band: conversion rate, lift over the base rate of the same model; overall: AUC. Every model
--- is ranked on its own. Kept per run (score date), so a team sees the rules' accuracy drift.
+--   deal_win: deals open at the cut-off (int_deal_predictions: the win probability they had then,
+--     learned only from what had closed by then) that have closed by the score date: won or lost.
+--     Banded by probability band and stage; predicted_rate (the band's mean predicted
+--     probability) beside rate shows the calibration.
+--   control_group: leads that crossed the MQL or SQL threshold (lead_handovers, first crossing,
+--     at least the horizon before the score date), routed by score or held out (the pilot's
+--     control group); positive: a deal of theirs won within the horizon. Per arm and band the rate
+--     with its interval and the median days to conversion; band_type difference: routed minus
+--     held out, with its interval (lift: routed over held out).
+-- Per band: conversion rate with its Wilson interval (var confidence_z), lift over the base rate
+-- of the same model; overall: AUC. Every model is ranked on its own. Kept per run (score date), so
+-- a team sees the rules' accuracy drift.
 with history as (
     select * from {{ ref('score_history') }}
 ),
@@ -20,6 +30,15 @@ deals as (
 
 subscriptions as (
     select * from {{ ref('stg_crm__subscriptions') }}
+),
+
+handovers as (
+    select * from {{ ref('lead_handovers') }}
+),
+
+deal_predictions as (
+    select * from {{ ref('int_deal_predictions') }}
+    where not is_current and is_closed and win_probability is not null
 ),
 
 contacts as (
@@ -96,6 +115,136 @@ accounts as (
     where history.entity_type = 'account' and history.financial_score is not null
 ),
 
+deal_outcomes as (
+    select
+        deal_predictions.cutoff_date,
+        deal_predictions.deal_id as entity_id,
+        deal_predictions.win_probability as score,
+        deal_predictions.stage as band,
+        deal_predictions.probability_band,
+        deal_predictions.is_won as outcome
+    from deal_predictions
+    inner join cutoffs
+        on deal_predictions.cutoff_date = cutoffs.cutoff_date
+),
+
+pilot_crossings as (
+    -- each lead's first crossing of each threshold in the validated window (crossed at least the
+    -- horizon before the score date): held out (the control group) or not (handed over by score:
+    -- intention to treat, whatever capacity then did with it)
+    select
+        contact_id,
+        lifecycle_stage as band,
+        crossed_on,
+        is_held_out,
+        row_number() over (partition by contact_id, lifecycle_stage order by crossed_on) as crossing_rank
+    from handovers
+    where
+        score_date = crossed_on
+        and lifecycle_stage in ('MQL', 'SQL')
+        and crossed_on <= {{ dbt.dateadd('day', '-' ~ var('validation_horizon_days'), score_date()) }}
+        and crossed_on > {{ dbt.dateadd(
+            'day', '-' ~ (var('validation_horizon_days') + var('validation_lookback_days')), score_date()
+        ) }}
+),
+
+pilot as (
+    -- converted: a deal of theirs won within the horizon after the crossing (leads that had won
+    -- one before are not leads any more)
+    select
+        case when pilot_crossings.is_held_out then 'held_out' else 'routed' end as arm,
+        pilot_crossings.band,
+        pilot_crossings.contact_id,
+        pilot_crossings.crossed_on,
+        min(deals.closed_date) as converted_on
+    from pilot_crossings
+    left join deals
+        on
+            pilot_crossings.contact_id = deals.contact_id
+            and pilot_crossings.crossed_on < deals.closed_date
+            and deals.closed_date
+            <= {{ dbt.dateadd('day', var('validation_horizon_days'), 'pilot_crossings.crossed_on') }}
+    where
+        pilot_crossings.crossing_rank = 1
+        and not exists (
+            select 1 from deals as earlier
+            where pilot_crossings.contact_id = earlier.contact_id and earlier.closed_date <= pilot_crossings.crossed_on
+        )
+    group by
+        pilot_crossings.is_held_out,
+        pilot_crossings.band,
+        pilot_crossings.contact_id,
+        pilot_crossings.crossed_on
+),
+
+pilot_arms as (
+    {% for band in ['band', "'all'"] %}
+        select
+            arm,
+            {{ band }} as band,
+            count(*) as entities,
+            sum(case when converted_on is not null then 1 else 0 end) as positives,
+            {{ median(dbt.datediff('crossed_on', 'converted_on', 'day')) }} as median_days,
+            count(distinct crossed_on) as cutoffs,
+            min(crossed_on) as first_cutoff,
+            max(crossed_on) as last_cutoff
+        from pilot
+        group by arm{{ ', band' if band == 'band' }}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+pilot_rates as (
+    select
+        *,
+        cast(positives as {{ type_double() }}) / entities as rate
+    from pilot_arms
+),
+
+pilot_rows as (
+    -- per arm: the rate with its Wilson interval; per band the difference routed minus held out,
+    -- with its normal-approximation interval, and the lift routed over held out
+    select
+        'control_group' as model,
+        arm as band_type,
+        band,
+        entities,
+        positives,
+        rate,
+        cast(null as {{ type_double() }}) as lift,
+        {{ wilson_bound('positives', 'entities', 'low') }} as rate_ci_low,
+        {{ wilson_bound('positives', 'entities', 'high') }} as rate_ci_high,
+        median_days as median_days_to_outcome,
+        cutoffs,
+        first_cutoff,
+        last_cutoff
+    from pilot_rates
+    union all
+    select
+        'control_group' as model,
+        'difference' as band_type,
+        routed.band,
+        routed.entities + held_out.entities as entities,
+        routed.positives + held_out.positives as positives,
+        routed.rate - held_out.rate as rate,
+        routed.rate / nullif(held_out.rate, 0) as lift,
+        routed.rate - held_out.rate - {{ var('confidence_z') }} * sqrt(
+            routed.rate * (1 - routed.rate) / routed.entities
+            + held_out.rate * (1 - held_out.rate) / held_out.entities
+        ) as rate_ci_low,
+        routed.rate - held_out.rate + {{ var('confidence_z') }} * sqrt(
+            routed.rate * (1 - routed.rate) / routed.entities
+            + held_out.rate * (1 - held_out.rate) / held_out.entities
+        ) as rate_ci_high,
+        routed.median_days - held_out.median_days as median_days_to_outcome,
+        greatest(routed.cutoffs, held_out.cutoffs) as cutoffs,
+        least(routed.first_cutoff, held_out.first_cutoff) as first_cutoff,
+        greatest(routed.last_cutoff, held_out.last_cutoff) as last_cutoff
+    from pilot_rates as routed
+    inner join pilot_rates as held_out
+        on routed.band = held_out.band and routed.arm = 'routed' and held_out.arm = 'held_out'
+),
+
 observations as (
     select
         'lead_conversion' as model,
@@ -103,6 +252,8 @@ observations as (
         entity_id,
         score,
         band,
+        cast(null as integer) as probability_band,
+        cast(null as {{ type_double() }}) as predicted,
         outcome
     from leads
     union all
@@ -112,6 +263,8 @@ observations as (
         entity_id,
         score,
         band,
+        cast(null as integer) as probability_band,
+        cast(null as {{ type_double() }}) as predicted,
         outcome
     from leads
     where is_fresh
@@ -122,8 +275,21 @@ observations as (
         entity_id,
         score,
         band,
+        cast(null as integer) as probability_band,
+        cast(null as {{ type_double() }}) as predicted,
         outcome
     from accounts
+    union all
+    select
+        'deal_win' as model,
+        cutoff_date,
+        entity_id,
+        score,
+        band,
+        probability_band,
+        score as predicted,
+        outcome
+    from deal_outcomes
 ),
 
 ranked as (
@@ -148,6 +314,7 @@ overall as (
         count(*) as entities,
         sum(case when outcome then 1 else 0 end) as positives,
         sum(case when outcome then mean_rank else 0 end) as positive_rank_sum,
+        avg(predicted) as predicted_rate,
         count(distinct cutoff_date) as cutoffs,
         min(cutoff_date) as first_cutoff,
         max(cutoff_date) as last_cutoff
@@ -161,8 +328,10 @@ bands as (
         'decile' as band_type,
         cast(decile as {{ dbt.type_string() }}) as band,
         count(*) as entities,
-        sum(case when outcome then 1 else 0 end) as positives
+        sum(case when outcome then 1 else 0 end) as positives,
+        avg(predicted) as predicted_rate
     from tie_ranked
+    where model != 'deal_win'
     group by model, decile
     union all
     select
@@ -170,16 +339,30 @@ bands as (
         case when model = 'account_retention' then 'tier' else 'stage' end as band_type,
         band,
         count(*) as entities,
-        sum(case when outcome then 1 else 0 end) as positives
+        sum(case when outcome then 1 else 0 end) as positives,
+        avg(predicted) as predicted_rate
     from tie_ranked
     group by model, band
+    union all
+    select
+        model,
+        'probability' as band_type,
+        -- e.g. '30-40 %' (band k holds k x width up to (k + 1) x width)
+        {{ probability_band_label('probability_band') }} as band,
+        count(*) as entities,
+        sum(case when outcome then 1 else 0 end) as positives,
+        avg(predicted) as predicted_rate
+    from tie_ranked
+    where model = 'deal_win'
+    group by model, probability_band
     union all
     select
         model,
         'all' as band_type,
         'all' as band,
         entities,
-        positives
+        positives,
+        predicted_rate
     from overall
 ),
 
@@ -202,10 +385,35 @@ final as (
         end as auc,
         cast(overall.cutoffs as integer) as cutoffs,
         overall.first_cutoff,
-        overall.last_cutoff
+        overall.last_cutoff,
+        cast(bands.predicted_rate as {{ type_double() }}) as predicted_rate,
+        cast({{ wilson_bound('bands.positives', 'bands.entities', 'low') }} as {{ type_double() }})
+            as rate_ci_low,
+        cast({{ wilson_bound('bands.positives', 'bands.entities', 'high') }} as {{ type_double() }})
+            as rate_ci_high,
+        cast(null as {{ type_double() }}) as median_days_to_outcome
     from bands
     inner join overall
         on bands.model = overall.model
+    union all
+    select
+        {{ score_date() }} as score_date,
+        model,
+        band_type,
+        band,
+        cast(entities as integer) as entities,
+        cast(positives as integer) as positives,
+        cast(rate as {{ type_double() }}) as rate,
+        cast(lift as {{ type_double() }}) as lift,
+        cast(null as {{ type_double() }}) as auc,
+        cast(cutoffs as integer) as cutoffs,
+        first_cutoff,
+        last_cutoff,
+        cast(null as {{ type_double() }}) as predicted_rate,
+        cast(rate_ci_low as {{ type_double() }}) as rate_ci_low,
+        cast(rate_ci_high as {{ type_double() }}) as rate_ci_high,
+        cast(median_days_to_outcome as {{ type_double() }}) as median_days_to_outcome
+    from pilot_rows
 )
 
 select * from final

@@ -1,6 +1,7 @@
 -- One row per contact and per account per score date: every subscore, the combined score, the
--- stage or tier, and the change against the newest score at least 7 and 30 days older. A rerun of
--- a date replaces that date; --full-refresh never drops the history (folder config: over_time).
+-- stage or tier (and a customer account's service level), and the change against the newest score
+-- at least 7 and 30 days older. A rerun of a date replaces that date; --full-refresh never drops
+-- the history (folder config: over_time).
 with leads as (
     select * from {{ ref('lead_scores') }}
 ),
@@ -20,7 +21,8 @@ today as (
         cast(null as {{ type_double() }}) as financial_score,
         lead_score as score,
         lifecycle_stage as stage,
-        grade
+        grade,
+        cast(null as {{ dbt.type_string() }}) as service_level
     from leads
     union all
     select
@@ -33,7 +35,8 @@ today as (
         financial_score,
         account_score as score,
         tier as stage,
-        cast(null as {{ dbt.type_string() }}) as grade
+        cast(null as {{ dbt.type_string() }}) as grade,
+        service_level
     from accounts
 ),
 
@@ -96,7 +99,8 @@ final as (
         today.stage,
         today.grade,
         cast(round(today.score - before_7d.score, 1) as {{ type_double() }}) as score_change_7d,
-        cast(round(today.score - before_30d.score, 1) as {{ type_double() }}) as score_change_30d
+        cast(round(today.score - before_30d.score, 1) as {{ type_double() }}) as score_change_30d,
+        today.service_level
     from today
     left join before_7d
         on today.entity_type = before_7d.entity_type and today.entity_id = before_7d.entity_id

@@ -1,8 +1,12 @@
 -- The day's signals, each with the numbers behind it (value, threshold, previous_value) and a
--- readable reason. Thresholds are vars (dbt_project.yml); handovers are routed by seed lead_routing.
+-- readable reason. Thresholds are vars (dbt_project.yml); handovers are routed by seed lead_routing
+-- within seed routing_capacity (lead_handovers).
 --   risk:        score_drop, usage_decline, payment_slipping, nps_detractor, ticket_escalations
 --   opportunity: engaged_and_growing, seats_near_limit
---   handover:    crossed_mql, crossed_sql (against the contact's previous score date in history)
+--   handover:    crossed_mql, crossed_sql: the day's hand-overs of lead_handovers (routed,
+--                released from the waiting list, or past capacity to the overflow owner)
+--   service:     service_level_changed (a customer account's service level against its previous
+--                score date in history)
 -- Kept per score date (a rerun replaces its date); is_new marks signals that were not raised on
 -- the previous score date, which is what the daily notification sends.
 with history as (
@@ -21,18 +25,6 @@ leads as (
     select * from {{ ref('lead_scores') }}
 ),
 
-contacts as (
-    select * from {{ ref('int_contacts_enriched') }}
-),
-
-companies as (
-    select * from {{ ref('int_accounts_enriched') }}
-),
-
-routing as (
-    select * from {{ ref('lead_routing') }}
-),
-
 best_recent as (
     -- each account's best score in the window before today
     select
@@ -46,13 +38,17 @@ best_recent as (
     group by entity_id
 ),
 
-previous_stage as (
+previous_account as (
+    -- each account on its previous score date (service level changes)
     select
-        entity_id as contact_id,
+        entity_id as account_id,
+        score,
         stage,
+        service_level,
+        financial_score is not null as was_customer,
         row_number() over (partition by entity_id order by score_date desc) as recency
     from history
-    where entity_type = 'contact' and score_date < {{ score_date() }}
+    where entity_type = 'account' and score_date < {{ score_date() }}
 ),
 
 risk as (
@@ -157,65 +153,61 @@ opportunity as (
         and coalesce(days_late_recent, 0) <= {{ var('reliable_payment_max_days_late') }}
 ),
 
-crossings as (
-    select
-        leads.contact_id,
-        leads.account_id,
-        leads.lead_score,
-        leads.lifecycle_stage,
-        leads.segment,
-        leads.mql_threshold,
-        leads.sql_threshold,
-        previous_stage.stage as previous_stage
-    from leads
-    inner join previous_stage
-        on leads.contact_id = previous_stage.contact_id and previous_stage.recency = 1
-    where
-        (leads.lifecycle_stage = 'SQL' and previous_stage.stage in ('lead', 'MQL'))
-        or (leads.lifecycle_stage = 'MQL' and previous_stage.stage = 'lead')
-),
-
-routed as (
-    select
-        crossings.*,
-        routing.owner,
-        routing.queue,
-        row_number() over (partition by crossings.contact_id order by routing.priority) as route_rank
-    from crossings
-    left join contacts
-        on crossings.contact_id = contacts.contact_id
-    left join companies
-        on crossings.account_id = companies.account_id
-    left join routing
-        on
-            routing.stage in (crossings.lifecycle_stage, '*')
-            and (
-                routing.match_column = '*'
-                or routing.match_value = case routing.match_column
-                    when 'region' then companies.region
-                    when 'segment' then crossings.segment
-                    when 'industry' then companies.industry
-                    when 'size_band' then companies.size_band
-                    when 'lead_source' then contacts.lead_source
-                end
-            )
+handovers as (
+    select * from {{ ref('lead_handovers') }}
+    where score_date = {{ score_date() }} and status in ('routed', 'released', 'overflow')
 ),
 
 handover as (
     select
         'handover' as signal_type,
-        case when lifecycle_stage = 'SQL' then 'crossed_sql' else 'crossed_mql' end as signal,
-        contact_id as entity_id,
-        account_id,
-        lead_score as signal_value,
-        case when lifecycle_stage = 'SQL' then sql_threshold else mql_threshold end as threshold,
-        previous_stage,
-        'lead score ' || cast(lead_score as {{ dbt.type_string() }}) || ' crossed the '
-        || lifecycle_stage || ' threshold (was ' || previous_stage || ')' as reason,
-        owner,
-        queue
-    from routed
-    where route_rank = 1
+        case when handovers.lifecycle_stage = 'SQL' then 'crossed_sql' else 'crossed_mql' end as signal,
+        handovers.contact_id as entity_id,
+        handovers.account_id,
+        handovers.lead_score as signal_value,
+        case when handovers.lifecycle_stage = 'SQL' then leads.sql_threshold else leads.mql_threshold end
+            as threshold,
+        'lead score ' || cast(handovers.lead_score as {{ dbt.type_string() }}) || ' crossed the '
+        || handovers.lifecycle_stage || ' threshold (was ' || handovers.previous_stage || ')'
+        || case
+            when handovers.status = 'released'
+                then
+                    ', released from the waiting list after '
+                    || cast(handovers.days_waited as {{ dbt.type_string() }}) || ' days'
+            when handovers.status = 'overflow'
+                then
+                    ', past the capacity of queue ' || handovers.queue || ' ('
+                    || cast(handovers.capacity as {{ dbt.type_string() }}) || ' a '
+                    || handovers.capacity_period || ')'
+            else ''
+        end as reason,
+        handovers.owner,
+        handovers.queue
+    from handovers
+    left join leads
+        on handovers.contact_id = leads.contact_id
+),
+
+service as (
+    -- also when an account becomes a customer (none -> a level) or stops being one (a level ->
+    -- none); a customer's row kept before service levels existed has none and is skipped
+    select
+        'service' as signal_type,
+        'service_level_changed' as signal,
+        accounts.account_id as entity_id,
+        accounts.account_score as signal_value,
+        cast(null as {{ type_double() }}) as threshold,
+        previous_account.score as previous_value,
+        'service level ' || coalesce(previous_account.service_level, 'none') || ' -> '
+        || coalesce(accounts.service_level, 'none') || ' (tier ' || previous_account.stage || ' -> '
+        || accounts.tier || ', account score ' || cast(previous_account.score as {{ dbt.type_string() }})
+        || ' -> ' || cast(accounts.account_score as {{ dbt.type_string() }}) || ')' as reason
+    from accounts
+    inner join previous_account
+        on accounts.account_id = previous_account.account_id and previous_account.recency = 1
+    where
+        coalesce(accounts.service_level, 'none') != coalesce(previous_account.service_level, 'none')
+        and not (previous_account.was_customer and previous_account.service_level is null)
 ),
 
 signals as (
@@ -235,6 +227,8 @@ signals as (
         select * from risk
         union all
         select * from opportunity
+        union all
+        select * from service
     ) as account_signals
     union all
     select
