@@ -75,11 +75,15 @@ def _journeys(warehouse: Path) -> pd.DataFrame:
     leads["reached_sql"] = leads.scored_sql | leads.reached_opportunity
     leads["reached_mql"] = leads.scored_mql | leads.reached_sql
 
-    clicks = clicks[clicks.occurred_at.dt.normalize() <= end]
-    first = clicks.sort_values(["occurred_at", "event_id"]).drop_duplicates("email")
+    # first touch: the first click up to the lead's first deal (or the score date)
+    first_deal = deals.groupby("contact_id").created_at.min().dt.normalize()
+    clicks = clicks.merge(leads[["contact_id", "email"]], on="email")
+    until = clicks.contact_id.map(first_deal).fillna(end)
+    clicks = clicks[clicks.occurred_at.dt.normalize() <= until]
+    first = clicks.sort_values(["occurred_at", "event_id"]).drop_duplicates("contact_id")
     first = first.merge(campaigns, on="campaign_id", how="left")
     first["campaign"] = first.campaign_name.fillna(first.campaign_id)
-    leads = leads.merge(first[["email", "campaign"]], on="email", how="left")
+    leads = leads.merge(first[["contact_id", "campaign"]], on="contact_id", how="left")
     leads["campaign"] = leads.campaign.fillna("(none)")
     leads["lead_source"] = leads.lead_source.fillna("unknown")
     leads["lead_month"] = leads.lead_date.dt.to_period("M").dt.to_timestamp()

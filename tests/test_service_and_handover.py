@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import shutil
 from datetime import timedelta
@@ -17,6 +18,7 @@ from tests.conftest import TEST_END, copy_project, dbt
 pytestmark = pytest.mark.slow
 
 CONTROL_SHARE = 0.1  # dbt var control_group_share's default
+CONTROL_SALT = "leadscore-control-group"  # and control_group_salt's
 
 
 def _query(warehouse: Path, sql: str, **params) -> pd.DataFrame:
@@ -59,6 +61,14 @@ def test_service_levels_match_their_bands(scored_year):
 
 def test_the_control_group_is_a_stable_share_that_is_never_routed(scored_year):
     leads = _query(scored_year.warehouse, "select contact_id, is_held_out from marts.lead_scores")
+    # the draw is plain MD5 (first 15 hex digits), the same on every engine and in Python
+    drawn = {
+        c
+        for c in leads.contact_id
+        if int(hashlib.md5(f"{CONTROL_SALT}:{c}".encode()).hexdigest()[:15], 16) % 10000
+        < CONTROL_SHARE * 10000
+    }
+    assert set(leads.contact_id[leads.is_held_out]) == drawn
     n = len(leads)
     held = leads.is_held_out.sum()
     # a binomial draw of the share: within 4 standard deviations

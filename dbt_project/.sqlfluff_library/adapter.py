@@ -47,7 +47,7 @@ def _median(expression):
 
 
 def _hash_bucket(text, buckets):
-    return f"cast(md5_number_lower({text}) % {buckets} as integer)"
+    return f"cast(('0x' || substr(md5({text}), 1, 15))::bigint % {buckets} as integer)"
 
 
 _MACROS = {

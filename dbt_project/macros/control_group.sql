@@ -4,16 +4,20 @@
     a share of 0 turns the group off. -#}
 {% macro in_control_group(contact_id) -%}
     {%- set share = var('control_group_share') or 0 -%}
+    {#- the share's resolution: 0.01 % -#}
+    {%- set buckets = 10000 -%}
     {%- if share <= 0 -%}
         false
     {%- else -%}
         ({{ hash_bucket(
-            "'" ~ var('control_group_salt') ~ ":' || " ~ contact_id, 10000
-        ) }} < {{ share }} * 10000)
+            "'" ~ var('control_group_salt') ~ ":' || " ~ contact_id, buckets
+        ) }} < {{ share }} * {{ buckets }})
     {%- endif -%}
 {%- endmacro %}
 
-{#- A stable bucket 0 .. buckets-1 from the MD5 of a text, dispatched per engine. -#}
+{#- A stable bucket 0 .. buckets-1: the first 15 hex digits of the MD5 of a text (60 bits, so it
+    fits a bigint) modulo buckets. The same number on every engine, so moving the warehouse keeps
+    the control group; only the hex-to-integer conversion is dispatched. -#}
 {% macro hash_bucket(text, buckets) -%}
     {{ return(adapter.dispatch('hash_bucket', 'leadscore')(text, buckets)) }}
 {%- endmacro %}
@@ -23,7 +27,7 @@
 {%- endmacro %}
 
 {% macro duckdb__hash_bucket(text, buckets) -%}
-    cast(md5_number_lower({{ text }}) % {{ buckets }} as integer)
+    cast(('0x' || substr(md5({{ text }}), 1, 15))::bigint % {{ buckets }} as integer)
 {%- endmacro %}
 
 {% macro postgres__hash_bucket(text, buckets) -%}

@@ -1,6 +1,6 @@
 -- No queue takes more hand-overs (routed and released) in a run than the capacity it had that run
 -- (lead_handovers.run_capacity: the daily capacity times the days the run covers, or what was left
--- of the week's), and no weekly queue takes more than its capacity in an ISO week of daily runs.
+-- of the week's), and no weekly queue takes more than its capacity in an ISO week.
 -- Returns the runs and weeks over capacity.
 with handovers as (
     select * from {{ ref('lead_handovers') }}
@@ -26,7 +26,7 @@ per_week as (
         count(*) as taken,
         min(capacity) as allowed
     from handovers
-    where capacity_period = 'week' and days_covered < 7
+    where capacity_period = 'week'
     group by queue, cast({{ dbt.date_trunc('week', 'score_date') }} as date)
 )
 

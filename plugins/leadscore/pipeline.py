@@ -235,7 +235,8 @@ def score_past_dates(
     current: date,
     dbt: Callable[..., Any] | None = None,
 ) -> dict[str, float]:
-    """Fill score_history (and rule_history) for past ``dates``, then rebuild ``current``.
+    """Fill score_history, rule_history and lead_handovers for past ``dates``, then rebuild
+    ``current``.
 
     Staging is point in time (rows delivered by the score date), so a past date is scored from
     what was known then: history filled this way is what daily runs would have written. The

@@ -10,7 +10,7 @@
 --   win_probability = (cell won + k x stage_rate) / (cell closed + k)
 -- A cell without closed deals gets its stage's rate; a stage without any, the rate of all. Null
 -- while fewer than var deal_min_closed_deals closed snapshots are there to learn from.
-{%- set k = var('deal_prior_strength', 10) %}
+{%- set k = var('deal_prior_strength') %}
 with snapshots as (
     select * from {{ ref('int_deal_snapshots') }}
 ),
@@ -35,7 +35,7 @@ training as (
         on
             cutoffs.cutoff_date > snapshots.cutoff_date
             and cutoffs.cutoff_date
-            >= {{ dbt.dateadd('day', var('deal_training_lag_days', 0), 'snapshots.cutoff_date') }}
+            >= {{ dbt.dateadd('day', var('deal_training_lag_days'), 'snapshots.cutoff_date') }}
             and cutoffs.cutoff_date >= snapshots.closed_date
             and snapshots.is_closed
 ),
@@ -81,7 +81,7 @@ counted as (
         coalesce(all_deals.closed_deals, 0) as all_closed_deals,
         coalesce(all_deals.won_deals, 0) as all_won_deals,
         case
-            when all_deals.closed_deals >= {{ var('deal_min_closed_deals', 100) }}
+            when all_deals.closed_deals >= {{ var('deal_min_closed_deals') }}
                 then cast(all_deals.won_deals as {{ type_double() }}) / all_deals.closed_deals
         end as all_rate
     from snapshots
@@ -138,7 +138,7 @@ final as (
         -- the prediction and what it was learned from
         cast(win_probability as {{ type_double() }}) as win_probability,
         -- floor(p / width), as p x (1 / width): 0.6 / 0.1 is 5.999... in floating point, 0.6 x 10 is 6
-        cast(floor(win_probability * {{ 1.0 / var('deal_probability_band_width', 0.1) }}) as integer)
+        cast(floor(win_probability * {{ 1.0 / var('deal_probability_band_width') }}) as integer)
             as probability_band,
         cast(stage_rate as {{ type_double() }}) as stage_rate,
         cast(all_rate as {{ type_double() }}) as all_rate,

@@ -5,13 +5,23 @@
 -- deal_age_bands) and how it ended as known at the score date (won, lost or still open).
 -- int_deal_predictions learns win rates from the closed ones and predicts the open ones.
 {#- enough months back to cover deal_history_days (no month is shorter than 28 days) #}
-{%- set months = (var('deal_history_days', 730) // 28) + 2 %}
+{%- set months = (var('deal_history_days') // 28) + 2 %}
 with versions as (
     select * from {{ ref('stg_crm__deal_versions') }}
 ),
 
 deals as (
     select * from {{ ref('stg_crm__deals') }}
+),
+
+closes as (
+    -- when each closed deal was first recorded as closed
+    select
+        deal_id,
+        min(cast(updated_at as date)) as recorded_date
+    from versions
+    where is_closed
+    group by deal_id
 ),
 
 age_bands as (
@@ -46,7 +56,7 @@ cutoffs as (
     from monthly_cutoffs
     where
         cutoff_date < {{ score_date() }}
-        and cutoff_date >= {{ dbt.dateadd('day', '-' ~ var('deal_history_days', 730), score_date()) }}
+        and cutoff_date >= {{ dbt.dateadd('day', '-' ~ var('deal_history_days'), score_date()) }}
     union all
     select
         {{ score_date() }} as cutoff_date,
@@ -132,12 +142,22 @@ final as (
         -- how it ended, as known at the score date
         deals.is_closed,
         deals.is_won,
-        case when deals.is_closed then coalesce(deals.closed_date, cast(deals.updated_at as date)) end as closed_date
+        -- the day the CRM recorded the close, or the close date if later: a close date edited back
+        -- in time must not let a past cut-off learn from an outcome not yet known then
+        case
+            when deals.is_closed
+                then greatest(
+                    coalesce(deals.closed_date, closes.recorded_date, cast(deals.updated_at as date)),
+                    coalesce(closes.recorded_date, deals.closed_date, cast(deals.updated_at as date))
+                )
+        end as closed_date
     from aged
     left join age_bands
         on {{ in_band('aged.days_in_stage', 'age_bands') }}
     inner join deals  -- deals deleted in the CRM drop out with all their versions
         on aged.deal_id = deals.deal_id
+    left join closes
+        on aged.deal_id = closes.deal_id
 )
 
 select * from final

@@ -1,5 +1,6 @@
 -- One row per lead's journey through the funnel as of the score date: lead (created) -> MQL -> SQL
--- -> opportunity -> won, the source that brought the lead and the campaign of its first email click.
+-- -> opportunity -> won, the source that brought the lead and the campaign of its first email click
+-- (up to its first deal).
 --   Lead: a contact that was not a contact of a customer account when it was created (a
 --     subscription running on its creation day that was not cancelled before it, the rule of
 --     int_accounts_enriched.is_customer), created on or after the first day of the contact score
@@ -89,17 +90,32 @@ deal_stages as (
     group by contact_id
 ),
 
+lead_clicks as (
+    -- first touch: clicks up to the lead's first deal (a click after it brought nothing)
+    select
+        leads.contact_id,
+        email_events.campaign_id,
+        email_events.occurred_at,
+        email_events.event_id
+    from leads
+    inner join email_events
+        on leads.email = email_events.email
+    left join deal_stages
+        on leads.contact_id = deal_stages.contact_id
+    where email_events.event_date <= coalesce(deal_stages.opportunity_date, {{ score_date() }})
+),
+
 ranked_clicks as (
     select
-        email,
+        contact_id,
         campaign_id,
-        row_number() over (partition by email order by occurred_at, event_id) as click_rank
-    from email_events
+        row_number() over (partition by contact_id order by occurred_at, event_id) as click_rank
+    from lead_clicks
 ),
 
 first_clicks as (
     select
-        ranked_clicks.email,
+        ranked_clicks.contact_id,
         coalesce(campaigns.campaign_name, ranked_clicks.campaign_id) as campaign
     from ranked_clicks
     left join campaigns
@@ -124,7 +140,7 @@ journeys as (
     left join deal_stages
         on leads.contact_id = deal_stages.contact_id
     left join first_clicks
-        on leads.email = first_clicks.email
+        on leads.contact_id = first_clicks.contact_id
 ),
 
 reached as (

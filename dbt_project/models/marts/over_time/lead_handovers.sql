@@ -2,19 +2,18 @@
 -- threshold (against its previous score date in score_history) is routed by seed lead_routing to
 -- an owner and queue; seed routing_capacity caps the hand-overs a queue takes per day or ISO week.
 -- A score date that comes N days after the previous one (the backtest's monthly cut-offs, a missed
--- day) covers N days of crossings and gets N days of a daily capacity (N // 7 weeks of a weekly
--- one, or what is left of this week's when N < 7): run_capacity, what the queue may take today.
+-- day) covers N days of crossings and gets N days of a daily capacity; a weekly queue gets what is
+-- left of the ISO week, whatever the gap: run_capacity, what the queue may take today.
 -- The day's candidates of a queue (today's crossings and the waiting list, re-routed by today's
 -- stage) are taken highest lead score first:
 --   routed:   crossed today and within capacity (a handover signal);
 --   released: waited before and within capacity today (a handover signal);
 --   overflow: past capacity, to the queue's overflow_owner (a handover signal to that owner);
 --   waiting:  past capacity and no overflow owner: on the waiting list (no signal yet);
---   withdrawn: was waiting, no longer MQL or SQL today (left the list without a hand-over);
+--   withdrawn: was waiting, no longer at the stage it waits for (dropped back, became a customer,
+--              or was deleted): it leaves the list without a hand-over;
 --   held_out: in the pilot's control group (lead_scores.is_held_out): scored, never routed.
 -- Kept per score date; the counts of routed and released per queue and day are the load.
-{% set days_per_week = 7 %}
-
 with leads as (
     select * from {{ ref('lead_scores') }}
 ),
@@ -80,7 +79,8 @@ crossings as (
         select
             kept.contact_id,
             kept.previous_stage,
-            kept.crossed_on
+            kept.crossed_on,
+            kept.lifecycle_stage as waits_for
         from {{ this }} as kept
         inner join last_run
             on kept.score_date = last_run.score_date
@@ -104,7 +104,8 @@ crossings as (
         select
             contact_id,
             previous_stage,
-            crossed_on
+            crossed_on,
+            previous_stage as waits_for
         from crossings
         where 1 = 0
     ),
@@ -124,6 +125,7 @@ candidates as (
         crossings.contact_id,
         crossings.previous_stage,
         crossings.crossed_on,
+        cast(null as {{ dbt.type_string() }}) as waits_for,
         false as was_waiting
     from crossings
     union all
@@ -131,6 +133,7 @@ candidates as (
         waiting_before.contact_id,
         waiting_before.previous_stage,
         waiting_before.crossed_on,
+        waiting_before.waits_for,
         true as was_waiting
     from waiting_before
     where not exists (
@@ -146,8 +149,15 @@ qualified as (
         leads.lead_score,
         leads.lifecycle_stage,
         leads.segment,
-        leads.is_held_out,
-        coalesce(leads.lifecycle_stage in ('MQL', 'SQL'), false) as is_qualified
+        -- a contact deleted since has no lead score: its draw comes from its id all the same
+        coalesce(leads.is_held_out, {{ in_control_group('candidates.contact_id') }}) as is_held_out,
+        -- a waiting lead still qualifies at the stage it waits for (an SQL that fell back to MQL
+        -- does not jump into the MQL queue as if it had crossed)
+        coalesce(
+            leads.lifecycle_stage in ('MQL', 'SQL')
+            and (not candidates.was_waiting or leads.lifecycle_stage = candidates.waits_for),
+            false
+        ) as is_qualified
     from candidates
     left join leads
         on candidates.contact_id = leads.contact_id
@@ -191,8 +201,6 @@ queued as (
         case
             when capacity.capacity is null then null
             when capacity.capacity_period = 'day' then capacity.capacity * covered.days_covered
-            when covered.days_covered >= {{ days_per_week }}
-                then capacity.capacity * floor(covered.days_covered / {{ days_per_week }})
             else greatest(capacity.capacity - coalesce(taken_this_week.taken, 0), 0)
         end as run_capacity,
         row_number() over (
@@ -238,10 +246,13 @@ final as (
             when status = 'overflow' then overflow_owner
         end as owner,
         case when status in ('routed', 'released', 'overflow', 'waiting') then queue end as queue,
-        cast(capacity as integer) as capacity,
-        capacity_period,
+        cast(case when status in ('routed', 'released', 'overflow', 'waiting') then capacity end as integer)
+            as capacity,
+        case when status in ('routed', 'released', 'overflow', 'waiting') then capacity_period end
+            as capacity_period,
         cast(days_covered as integer) as days_covered,
-        cast(run_capacity as integer) as run_capacity,
+        cast(case when status in ('routed', 'released', 'overflow', 'waiting') then run_capacity end as integer)
+            as run_capacity,
         cast(case when status in ('routed', 'released', 'overflow', 'waiting') then queue_rank end as integer)
             as queue_rank,
         is_held_out

@@ -15,7 +15,7 @@
 --     at least the horizon before the score date), routed by score or held out (the pilot's
 --     control group); positive: a deal of theirs won within the horizon. Per arm and band the rate
 --     with its interval and the median days to conversion; band_type difference: routed minus
---     held out, with its interval (lift: routed over held out).
+--     held out, with its interval (lift: routed over held out). The band is the stage crossed.
 -- Per band: conversion rate with its Wilson interval (var confidence_z), lift over the base rate
 -- of the same model; overall: AUC. Every model is ranked on its own. Kept per run (score date), so
 -- a team sees the rules' accuracy drift.
@@ -197,13 +197,15 @@ pilot_arms as (
 pilot_rates as (
     select
         *,
-        cast(positives as {{ type_double() }}) / entities as rate
+        cast(positives as {{ type_double() }}) / entities as rate,
+        {{ wilson_bound('positives', 'entities', 'low') }} as rate_ci_low,
+        {{ wilson_bound('positives', 'entities', 'high') }} as rate_ci_high
     from pilot_arms
 ),
 
 pilot_rows as (
     -- per arm: the rate with its Wilson interval; per band the difference routed minus held out,
-    -- with its normal-approximation interval, and the lift routed over held out
+    -- with Newcombe's interval, and the lift routed over held out
     select
         'control_group' as model,
         arm as band_type,
@@ -212,8 +214,8 @@ pilot_rows as (
         positives,
         rate,
         cast(null as {{ type_double() }}) as lift,
-        {{ wilson_bound('positives', 'entities', 'low') }} as rate_ci_low,
-        {{ wilson_bound('positives', 'entities', 'high') }} as rate_ci_high,
+        rate_ci_low,
+        rate_ci_high,
         median_days as median_days_to_outcome,
         cutoffs,
         first_cutoff,
@@ -228,13 +230,14 @@ pilot_rows as (
         routed.positives + held_out.positives as positives,
         routed.rate - held_out.rate as rate,
         routed.rate / nullif(held_out.rate, 0) as lift,
-        routed.rate - held_out.rate - {{ var('confidence_z') }} * sqrt(
-            routed.rate * (1 - routed.rate) / routed.entities
-            + held_out.rate * (1 - held_out.rate) / held_out.entities
+        -- Newcombe's interval from the two Wilson intervals (honest for small held-out counts)
+        routed.rate - held_out.rate - sqrt(
+            (routed.rate - routed.rate_ci_low) * (routed.rate - routed.rate_ci_low)
+            + (held_out.rate_ci_high - held_out.rate) * (held_out.rate_ci_high - held_out.rate)
         ) as rate_ci_low,
-        routed.rate - held_out.rate + {{ var('confidence_z') }} * sqrt(
-            routed.rate * (1 - routed.rate) / routed.entities
-            + held_out.rate * (1 - held_out.rate) / held_out.entities
+        routed.rate - held_out.rate + sqrt(
+            (routed.rate_ci_high - routed.rate) * (routed.rate_ci_high - routed.rate)
+            + (held_out.rate - held_out.rate_ci_low) * (held_out.rate - held_out.rate_ci_low)
         ) as rate_ci_high,
         routed.median_days - held_out.median_days as median_days_to_outcome,
         greatest(routed.cutoffs, held_out.cutoffs) as cutoffs,

@@ -17,7 +17,7 @@ renamed as (
 
         -- attributes
         deal_name,
-        lower(trim(product_line)) as product_line,
+        coalesce(lower(trim(product_line)), 'unknown') as product_line,
         lower(trim(stage)) as stage,
 
         -- numerics
