@@ -63,9 +63,10 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 
 install: $(BIN)/.installed ## create .venv and install the locked dependencies
 
-lock: ## re-resolve requirements.in into requirements.txt (every package pinned) and the same pins as pylock.toml (PEP 751)
+lock: ## re-resolve requirements.in into requirements.txt (every package pinned), the same pins as pylock.toml (PEP 751) and uv.lock (pyproject's dependencies constrained to them)
 	$(BIN)/uv pip compile --quiet requirements.in --python-version 3.11 -o requirements.txt
 	$(BIN)/uv pip compile --quiet requirements.txt --python-version 3.11 -o pylock.toml
+	$(BIN)/uv lock --quiet --python 3.11
 
 data: install ## generate the demo exports under data/landing (SCALE=1: 10k contacts, ~500k events)
 	$(BIN)/leadscore generate --scale $(SCALE) --event-rate $(EVENT_RATE) --end-date $(DEMO_END)

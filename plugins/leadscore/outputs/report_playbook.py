@@ -33,6 +33,7 @@ from leadscore.outputs.report import (
     hbar_chart,
     note,
     section,
+    signal_rows,
 )
 from leadscore.outputs.report_parts import (
     Col,
@@ -196,14 +197,9 @@ def service_levels(ctx: _Context) -> str:
 
 
 def _service_signals(ctx: _Context) -> list[dict]:
-    if not has_table(ctx.con, "marts", "score_signals"):
-        return []
-    return _rows(
-        ctx.con,
-        """select signal, entity_id, reason, is_new from marts.score_signals
-        where score_date = $day and signal_type = 'service' order by entity_id""",
-        ctx.day,
-    )
+    """Today's service-level changes: the signal rows the signals section lists too."""
+    rows = signal_rows(ctx.con, ctx.score_date, only_new=False)
+    return [r for r in rows if r["signal_type"] == "service"]
 
 
 def _service_changes(ctx: _Context, signals: list[dict]) -> str:
